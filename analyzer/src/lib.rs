@@ -1,0 +1,7 @@
+//! From events to alerts: event model → spool → ship → ClickHouse schema → detect →
+//! alert → contain → report. The spool and shipper are the durable pipeline every producer
+//! (firewall, sensor, analyzer, drills) writes through.
+
+pub mod config;
+pub mod event;
+pub mod spool;

@@ -202,10 +202,14 @@ fn span_of_key(root: &Spanned<DeTable<'_>>, path: &str) -> Option<Range<usize>> 
     let mut value: Option<&Spanned<DeValue<'_>>> = None;
     for seg in segments(path) {
         let next = match (seg, table, value) {
-            (Segment::Key(k), Some(t), _) => t.iter().find(|(key, _)| key.get_ref() == k).map(|(key, v)| {
-                best = key.span();
-                v
-            }),
+            (Segment::Key(k), Some(t), _) => {
+                t.iter()
+                    .find(|(key, _)| key.get_ref() == k)
+                    .map(|(key, v)| {
+                        best = key.span();
+                        v
+                    })
+            }
             (Segment::Index(i), _, Some(v)) => match v.get_ref() {
                 DeValue::Array(a) => a.get(i).inspect(|v| best = v.span()),
                 _ => None,
@@ -318,7 +322,11 @@ mod tests {
 
     #[test]
     fn valid_file_loads() {
-        let n = parse(Path::new("t.toml"), "name = 'a'\n[[items]]\nport = 1\n", check);
+        let n = parse(
+            Path::new("t.toml"),
+            "name = 'a'\n[[items]]\nport = 1\n",
+            check,
+        );
         assert_eq!(n.ok(), Some(1));
     }
 
@@ -337,7 +345,11 @@ mod tests {
         assert_eq!((p[0].line, p[0].key.as_str()), (Some(3), "items[0].port"));
         let p = problems("name = 'a'\n[server]\nlisten = 'localhost'\n");
         assert_eq!((p[0].line, p[0].key.as_str()), (Some(3), "server.listen"));
-        assert!(p[0].message.contains("invalid socket address"), "{:?}", p[0]);
+        assert!(
+            p[0].message.contains("invalid socket address"),
+            "{:?}",
+            p[0]
+        );
     }
 
     #[test]
