@@ -94,6 +94,7 @@ impl Kind {
 
 /// Database wire protocols Tianmu understands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 #[repr(i8)]
 pub enum Protocol {
     Postgres = 1,
@@ -103,6 +104,7 @@ pub enum Protocol {
 /// Where a statement was observed: inline (it passed, or was stopped by, a firewall) or on
 /// the wire by a sensor. A statement a sensor saw that no firewall saw is a bypass.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 #[repr(i8)]
 pub enum Observer {
     Firewall = 1,
@@ -111,6 +113,7 @@ pub enum Observer {
 
 /// What a statement does, as far as policy is concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 #[repr(i8)]
 pub enum StatementKind {
     Read = 1,
@@ -127,6 +130,7 @@ pub enum StatementKind {
 
 /// The strongest action taken on a statement (block, then mask, then limit, then allow).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 #[repr(i8)]
 pub enum Action {
     Allow = 1,
@@ -137,6 +141,7 @@ pub enum Action {
 
 /// Alert severity; `None` on an event means it raised no alert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 #[repr(i8)]
 pub enum Severity {
     None = 0,
@@ -216,6 +221,7 @@ pub struct Health {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 #[repr(i8)]
 pub enum HealthStatus {
     Ok = 1,
@@ -243,6 +249,7 @@ pub struct Alert {
 
 /// Alert lifecycle states.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 #[repr(i8)]
 pub enum AlertState {
     New = 1,
@@ -261,6 +268,7 @@ pub enum AlertState {
 
 /// How a closed alert turned out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 #[repr(i8)]
 pub enum Resolution {
     None = 0,
@@ -284,6 +292,7 @@ pub struct Transition {
 
 /// Drill phases; the score is derived from their times.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 #[repr(i8)]
 pub enum DrillPhase {
     Started = 1,

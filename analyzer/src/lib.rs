@@ -4,4 +4,8 @@
 
 pub mod config;
 pub mod event;
+pub mod pipeline;
+pub mod schema;
+pub mod ship;
 pub mod spool;
+pub mod synthetic;

@@ -411,6 +411,17 @@ fn create_segment(shared: &Shared, seq: u64) -> Result<File, SpoolError> {
     Ok(file)
 }
 
+/// A handle on the spool's counters for producers and health reports; keeps the spool
+/// (and its lock) alive while held.
+#[derive(Clone)]
+pub struct SpoolStats(Arc<Shared>);
+
+impl SpoolStats {
+    pub fn counters(&self) -> &Counters {
+        &self.0.counters
+    }
+}
+
 /// Appends events; owned by one task.
 pub struct Writer {
     shared: Arc<Shared>,
@@ -427,6 +438,10 @@ pub struct Writer {
 impl Writer {
     pub fn counters(&self) -> &Counters {
         &self.shared.counters
+    }
+
+    pub fn stats(&self) -> SpoolStats {
+        SpoolStats(self.shared.clone())
     }
 
     /// Appends `events` as one batch and syncs it per the fsync policy. Returns how many

@@ -1,2 +1,4 @@
 //! The SOC's terminal: app state ← background data loader; ui/<screen>; actions → analyzer.
-//! Not built yet: `tianmu console` says so.
+//! So far: the configuration; `tianmu console` says the terminal is not built yet.
+
+pub mod config;

@@ -1,3 +1,6 @@
 //! Understanding traffic the appliance does not sit in the path of: capture → decode →
 //! flow/reassembly → wire/<protocol> → event. The wire codecs live here once and are shared
-//! with the inline firewall. Not built yet: `tianmu sensor` says so.
+//! with the inline firewall. So far: the configuration; `tianmu sensor` says the capture is
+//! not built yet.
+
+pub mod config;

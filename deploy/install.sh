@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# Tianmu — idempotent installer for a fresh Debian 12 (bookworm) machine.
+#
+# Installs, from the Debian archive, only the packages that are missing:
+# the ClickHouse server/client, Hyperscan headers for the `hyperscan` crate,
+# and the real database clients used by tests and benchmarks.
+#
+# Debian postinst scripts normally start services (clickhouse-server does so
+# via invoke-rc.d). This installer never starts anything: for the duration of
+# the apt-get run it installs a policy-rc.d that forbids every start (exit
+# code 101), and restores whatever was there before when it exits.
+# Services are started by the project's own scripts (e.g. deploy/clickhouse.sh).
+#
+# Usage: deploy/install.sh            (as root, or as a user with sudo)
+# Safe to run any number of times; it does nothing when everything is present.
+
+set -euo pipefail
+
+# Packages the project needs. Notes:
+# - pgbench: /usr/bin/pgbench is the pg_wrapper symlink from
+#   postgresql-client-common; the binary /usr/lib/postgresql/15/bin/pgbench is
+#   shipped by the *server* package postgresql-15 on bookworm (postgresql-contrib
+#   is only a metapackage depending on postgresql-contrib-15, which postgresql-15
+#   provides). So postgresql-15 is what brings pgbench.
+# - psql comes with postgresql-client (-> postgresql-client-15).
+# - mariadb comes with mariadb-client.
+PACKAGES=(
+    clickhouse-server
+    clickhouse-client
+    libhyperscan-dev
+    pkg-config
+    postgresql-client
+    postgresql-15
+    mariadb-client
+    sysbench
+    curl
+    ca-certificates
+)
+
+POLICY_RC=/usr/sbin/policy-rc.d
+
+say() { printf 'install: %s\n' "$*"; }
+die() { printf 'install: ERROR: %s\n' "$*" >&2; exit 1; }
+
+# Run a command as root: directly when we are root, through sudo otherwise.
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo "$@"
+    else
+        die "not root and sudo is not available; re-run as root"
+    fi
+}
+
+# True when the Debian package named $1 is fully installed.
+is_installed() {
+    local status
+    status=$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)
+    [ "$status" = "install ok installed" ]
+}
+
+# policy-rc.d handling: keep a backup of an existing file and put it back on exit.
+POLICY_BACKUP=""
+POLICY_INSTALLED=0
+restore_policy() {
+    if [ "$POLICY_INSTALLED" -eq 1 ]; then
+        if [ -n "$POLICY_BACKUP" ]; then
+            as_root mv -f "$POLICY_BACKUP" "$POLICY_RC"
+            say "restored the previous $POLICY_RC"
+        else
+            as_root rm -f "$POLICY_RC"
+            say "removed temporary $POLICY_RC"
+        fi
+        POLICY_INSTALLED=0
+    fi
+}
+forbid_service_starts() {
+    if [ -e "$POLICY_RC" ]; then
+        POLICY_BACKUP="$POLICY_RC.tianmu-backup.$$"
+        as_root cp -p "$POLICY_RC" "$POLICY_BACKUP"
+    fi
+    POLICY_INSTALLED=1
+    trap restore_policy EXIT
+    # 101 = "action forbidden by policy": invoke-rc.d then skips the start and
+    # the package's postinst still succeeds.
+    printf '#!/bin/sh\n# temporary, written by tianmu deploy/install.sh\nexit 101\n' \
+        | as_root tee "$POLICY_RC" >/dev/null
+    as_root chmod 0755 "$POLICY_RC"
+    say "service starts forbidden during install ($POLICY_RC)"
+}
+
+# --- step 1: platform --------------------------------------------------------
+for tool in dpkg-query apt-get; do
+    command -v "$tool" >/dev/null 2>&1 \
+        || die "this installer needs a Debian system ($tool not found)"
+done
+if [ -r /etc/debian_version ]; then
+    say "platform: Debian $(cat /etc/debian_version), $(uname -m)"
+fi
+if [ "$(uname -m)" != "x86_64" ]; then
+    say "warning: libhyperscan-dev is x86-64 only; on $(uname -m) use libvectorscan-dev"
+fi
+
+# --- step 2: which packages are missing --------------------------------------
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+    if is_installed "$pkg"; then
+        say "package $pkg: already installed"
+    else
+        say "package $pkg: missing"
+        missing+=("$pkg")
+    fi
+done
+
+# --- step 3: install the missing ones ----------------------------------------
+if [ "${#missing[@]}" -eq 0 ]; then
+    say "all packages present; nothing to install"
+else
+    forbid_service_starts
+    export DEBIAN_FRONTEND=noninteractive
+    say "apt-get update"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
+    say "apt-get install ${missing[*]}"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+        --no-install-recommends \
+        -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+        "${missing[@]}"
+    restore_policy
+    trap - EXIT
+    for pkg in "${missing[@]}"; do
+        is_installed "$pkg" || die "package $pkg is still not installed"
+    done
+    say "installed: ${missing[*]}"
+fi
+
+# --- step 4: Rust toolchain ---------------------------------------------------
+# There is no rustup network here: the toolchain must already be present.
+if command -v cargo >/dev/null 2>&1; then
+    say "cargo: $(cargo --version)"
+else
+    die "cargo not found on PATH; install a Rust toolchain (cargo + rustc) first, e.g. from ~/.cargo/bin"
+fi
+
+# --- step 5: sanity checks of what the project uses --------------------------
+for bin in clickhouse-server clickhouse-client psql pgbench mariadb sysbench curl pkg-config; do
+    # clickhouse-server lives in /usr/sbin, which a non-root PATH may lack.
+    command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/sbin/$bin" ] \
+        || die "$bin not found after install"
+done
+say "clickhouse-server: $(dpkg-query -W -f='${Version}' clickhouse-server)"
+say "hyperscan (pkg-config libhs): $(pkg-config --modversion libhs)"
+say "done; no service was started (use deploy/clickhouse.sh start)"
