@@ -10,7 +10,7 @@
 //! columns. Retention is therefore an explicit `DROP PARTITION`, not a TTL.
 
 use clickhouse::Client;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use uuid::Uuid;
 
 use crate::event::{Body, Event, Kind};
@@ -248,11 +248,6 @@ pub enum SchemaError {
     },
 }
 
-#[derive(Debug, Clone, clickhouse::Row, Serialize, Deserialize)]
-struct MigrationRow {
-    version: u32,
-    description: String,
-}
 
 /// Creates the database and applies the migrations it does not have yet; returns the
 /// versions applied now.
@@ -291,18 +286,15 @@ pub async fn migrate(server: &Client, url: &str, database: &str) -> Result<Vec<u
         for sql in (m.statements)(database, Target::Single) {
             server.query(&sql).execute().await.map_err(ch)?;
         }
-        let mut insert = server
-            .insert::<MigrationRow>(&format!("{database}.schema_migrations"))
+        server
+            .query(&format!(
+                "INSERT INTO {database}.schema_migrations (version, description) VALUES (?, ?)"
+            ))
+            .bind(m.version)
+            .bind(m.description)
+            .execute()
             .await
             .map_err(ch)?;
-        insert
-            .write(&MigrationRow {
-                version: m.version,
-                description: m.description.to_owned(),
-            })
-            .await
-            .map_err(ch)?;
-        insert.end().await.map_err(ch)?;
         tracing::info!(
             database,
             version = m.version,
