@@ -10,6 +10,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+// The statement kind, the action and the severity are the policy's words; events record them.
+pub use rules::decision::{Action, Severity};
+pub use rules::sql::StatementKind;
+
 /// Version of this model; bumped with every change to the structs below together with a
 /// migration in [`crate::schema`]. Spool segments record it, so a newer binary knows what an
 /// older one wrote.
@@ -109,46 +113,6 @@ pub enum Protocol {
 pub enum Observer {
     Firewall = 1,
     Sensor = 2,
-}
-
-/// What a statement does, as far as policy is concerned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-#[repr(i8)]
-pub enum StatementKind {
-    Read = 1,
-    Write = 2,
-    Ddl = 3,
-    Admin = 4,
-    /// Moves data out of the database: `COPY … TO`, `SELECT … INTO OUTFILE`.
-    Export = 5,
-    /// `BEGIN`, `COMMIT`, `SET`, and the like.
-    Session = 6,
-    /// The parser could not read it.
-    Unparsed = 7,
-}
-
-/// The strongest action taken on a statement (block, then mask, then limit, then allow).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-#[repr(i8)]
-pub enum Action {
-    Allow = 1,
-    Block = 2,
-    Mask = 3,
-    Limit = 4,
-}
-
-/// Alert severity; `None` on an event means it raised no alert.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-#[repr(i8)]
-pub enum Severity {
-    None = 0,
-    Low = 1,
-    Medium = 2,
-    High = 3,
-    Critical = 4,
 }
 
 /// A data object or column touched, with its classification level (1–4).

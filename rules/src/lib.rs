@@ -3,4 +3,6 @@
 //! asks this crate for a decision on every statement; the sensor and the analyzer use its
 //! detectors. It also owns [`file`], the loader every operator-written TOML file goes through.
 
+pub mod decision;
 pub mod file;
+pub mod sql;
