@@ -482,18 +482,70 @@ impl Writer {
         }
         let bytes = self.buf.len() as u64;
         self.wait_for_space(bytes, n)?;
-        if (self.len > HEADER_LEN && self.len + bytes > self.shared.cfg.segment_size)
-            || self.shared.segments().seal_requested
-        {
-            self.rotate()?;
+        // A batch fills the active segment and continues in the next one, cut at record
+        // boundaries, so that no segment outgrows `segment-size` by more than one record.
+        let mut at = 0usize;
+        let mut written = 0usize;
+        while at < self.buf.len() {
+            if self.shared.segments().seal_requested {
+                self.rotate()?;
+            }
+            let room = self.shared.cfg.segment_size.saturating_sub(self.len);
+            let mut end = at;
+            let mut records = 0usize;
+            while end < self.buf.len() {
+                let len = u32::from_le_bytes([
+                    self.buf[end],
+                    self.buf[end + 1],
+                    self.buf[end + 2],
+                    self.buf[end + 3],
+                ]) as usize;
+                let next = end + RECORD_HEADER as usize + len;
+                // An empty segment takes one record whatever its size.
+                if (next - at) as u64 > room && !(records == 0 && self.len == HEADER_LEN) {
+                    break;
+                }
+                end = next;
+                records += 1;
+            }
+            if records == 0 {
+                self.rotate()?;
+                continue;
+            }
+            if let Err(e) = self.write_chunk(at, end, n - written) {
+                if written == 0 {
+                    return Err(e);
+                }
+                // The records before the failure are on disk and will ship; say so.
+                n = written;
+                break;
+            }
+            at = end;
+            written += records;
         }
+        if self.shared.cfg.fsync == FsyncPolicy::Batch {
+            self.sync()?;
+        } else {
+            self.maybe_sync()?;
+        }
+        counters.appended.fetch_add(n as u64, Relaxed);
+        self.shared.data.notify_one();
+        Ok(n)
+    }
+
+    /// Writes `buf[from..to]` (whole records) to the active segment. On failure the segment
+    /// is cut back to its last whole record and the `unwritten` events still in the batch are
+    /// counted as dropped.
+    fn write_chunk(&mut self, from: usize, to: usize, unwritten: usize) -> Result<(), SpoolError> {
         let path = self.shared.segment_path(self.seq);
-        if let Err(e) = self.file.write_all(&self.buf) {
-            // Leave no torn record behind: cut the file back to the last whole batch.
+        if let Err(e) = self.file.write_all(&self.buf[from..to]) {
             let _ = self.file.set_len(self.len);
-            counters.dropped_io.fetch_add(n as u64, Relaxed);
+            self.shared
+                .counters
+                .dropped_io
+                .fetch_add(unwritten as u64, Relaxed);
             if !self.failing {
-                error!(path = %path.display(), error = %e, dropped = n, "Spool write failed; dropping events until writes succeed again.");
+                error!(path = %path.display(), error = %e, dropped = unwritten, "Spool write failed; dropping events until writes succeed again.");
                 self.failing = true;
             }
             return Err(io_err(&path)(e));
@@ -502,21 +554,13 @@ impl Writer {
             info!(path = %path.display(), "Spool writes succeed again.");
             self.failing = false;
         }
+        let bytes = (to - from) as u64;
         self.len += bytes;
         self.unsynced = true;
-        if self.shared.cfg.fsync == FsyncPolicy::Batch {
-            self.sync()?;
-        } else {
-            self.maybe_sync()?;
-        }
-        {
-            let mut seg = self.shared.segments();
-            seg.lens.insert(self.seq, self.len);
-            seg.total += bytes;
-        }
-        counters.appended.fetch_add(n as u64, Relaxed);
-        self.shared.data.notify_one();
-        Ok(n)
+        let mut seg = self.shared.segments();
+        seg.lens.insert(self.seq, self.len);
+        seg.total += bytes;
+        Ok(())
     }
 
     fn wait_for_space(&self, bytes: u64, n: usize) -> Result<(), SpoolError> {
@@ -1001,6 +1045,21 @@ mod tests {
         assert_eq!(r.counters().values().shipped, 2000);
         // Wholly shipped segments are gone: only the two active ones remain.
         assert!(list_segments(dir.path()).expect("list").len() <= 2);
+    }
+
+    #[test]
+    fn a_large_batch_is_cut_into_segments_at_record_boundaries() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (mut w, mut r) = open(&cfg(dir.path())).expect("open");
+        let batch: Vec<Event> = (0..1500).map(event).collect();
+        assert_eq!(w.append(&batch).expect("append"), 1500);
+        let segments = list_segments(dir.path()).expect("list");
+        assert!(segments.len() > 3, "{segments:?}");
+        // Each record here is a few hundred bytes.
+        for (seq, len) in segments {
+            assert!(len <= 64 * 1024 + 1024, "segment {seq} holds {len} bytes");
+        }
+        assert_eq!(drain(&mut r), (0..1500).collect::<Vec<_>>());
     }
 
     #[test]
