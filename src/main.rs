@@ -15,6 +15,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 
+// Every part of Tianmu allocates per event and per statement; glibc's allocator spends a
+// third of the pipeline's CPU on that, mimalloc a fraction of it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "tianmu",

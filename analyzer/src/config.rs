@@ -164,7 +164,8 @@ pub struct SpoolRaw {
     /// non-async code, drop and count) beyond it.
     #[serde(default = "default_queue")]
     pub queue: usize,
-    /// Most events sent to ClickHouse in one insert.
+    /// Most events sent to ClickHouse in one insert (per table). The shipper holds up to
+    /// two batches in memory: one being inserted, the next being read.
     #[serde(default = "default_batch_events")]
     pub batch_events: usize,
     /// How long the shipper waits for a batch to fill before sending what it has.
@@ -191,7 +192,7 @@ fn default_queue() -> usize {
     1024
 }
 fn default_batch_events() -> usize {
-    20_000
+    100_000
 }
 fn default_batch_wait() -> Duration {
     Duration::from_millis(500)

@@ -77,13 +77,13 @@ impl Producer {
             .map_err(EmitError::Spool)
     }
 
-    /// Queues events without waiting; when the queue is full they are dropped and counted
-    /// (`dropped_queue`). Returns whether they were queued.
     /// The spool's counters.
     pub fn counters(&self) -> &Counters {
         self.spool.counters()
     }
 
+    /// Queues events without waiting; when the queue is full they are dropped and counted
+    /// (`dropped_queue`). Returns whether they were queued.
     pub fn try_emit(&self, events: Vec<Event>) -> bool {
         let n = events.len() as u64;
         match self.tx.try_send(Job { events, done: None }) {
@@ -218,17 +218,26 @@ async fn write_loop(mut writer: Writer, mut rx: mpsc::Receiver<Job>, stop: Cance
         let mut events = Vec::with_capacity(n);
         let mut acks = Vec::new();
         for job in jobs {
+            acks.push((job.events.len(), job.done));
             events.extend(job.events);
-            acks.extend(job.done);
         }
         let (w, result) = blocking(writer, move |w| w.append(&events)).await;
         writer = w;
-        let reply = result.map_err(|e| e.to_string());
-        if let Err(e) = &reply {
+        if let Err(e) = &result {
             warn!(error = %e, "Events not spooled.");
         }
-        for ack in acks {
-            let _ = ack.send(reply.clone());
+        // Each producer hears about its own events. A short write (the disk failed in the
+        // middle) kept the first `written` events, in queue order.
+        let mut written = match &result {
+            Ok(w) => *w,
+            Err(_) => 0,
+        };
+        for (len, done) in acks {
+            let mine = len.min(written);
+            written -= mine;
+            if let Some(done) = done {
+                let _ = done.send(result.as_ref().map(|_| mine).map_err(|e| e.to_string()));
+            }
         }
     }
     if let Err(e) = tokio::task::spawn_blocking(move || writer.close()).await {
@@ -273,7 +282,9 @@ pub struct Injected {
 }
 
 /// Events handed to the spool at once by `inject`.
-const INJECT_CHUNK: usize = 2_000;
+const INJECT_CHUNK: usize = 5_000;
+/// Chunks `inject` has handed over and not yet seen synced.
+const INJECT_IN_FLIGHT: usize = 3;
 
 /// `tianmu pipeline inject`: `count` synthetic events through the real spool and shipper.
 /// Waits until they are delivered, retrying through outages; `cancel` stops it and leaves
@@ -292,10 +303,21 @@ pub async fn inject(
     let producer = pipeline.producer();
     let mut synthetic = crate::synthetic::Synthetic::new(producer_id, seed);
     let mut spooled = 0u64;
-    while spooled < count && !cancel.is_cancelled() {
-        let n = (count - spooled).min(INJECT_CHUNK as u64) as usize;
-        let events: Vec<Event> = (0..n).map(|_| synthetic.next_event()).collect();
-        match producer.emit_durable(events).await {
+    let mut made = 0u64;
+    // A few chunks in flight, so that generating the next chunk overlaps with writing and
+    // syncing the previous one, as concurrent producers do.
+    let mut in_flight = std::collections::VecDeque::new();
+    while (made < count && !cancel.is_cancelled()) || !in_flight.is_empty() {
+        if made < count && !cancel.is_cancelled() && in_flight.len() < INJECT_IN_FLIGHT {
+            let n = (count - made).min(INJECT_CHUNK as u64) as usize;
+            let events: Vec<Event> = (0..n).map(|_| synthetic.next_event()).collect();
+            made += n as u64;
+            let p = producer.clone();
+            in_flight.push_back(tokio::spawn(async move { p.emit_durable(events).await }));
+            continue;
+        }
+        let Some(chunk) = in_flight.pop_front() else { break };
+        match chunk.await.map_err(|_| EmitError::Closed)? {
             Ok(written) => spooled += written as u64,
             // A full spool under `drop-newest` refuses events; they are counted and
             // inject moves on, as a producer would.

@@ -23,7 +23,7 @@ use tracing::{debug, info, warn};
 use crate::config::ClickHouseConfig;
 use crate::event::{Event, Kind};
 use crate::schema;
-use crate::spool::{Batch, Reader, SpoolError};
+use crate::spool::{Batch, Reader, SpoolError, SpoolStats};
 
 /// The two clients the pipeline uses: one bound to Tianmu's database, one to the server
 /// (DDL, system tables).
@@ -104,11 +104,17 @@ pub struct Link {
     pub reachable: AtomicBool,
 }
 
-pub struct Shipper {
+/// Reads the spool from the spool's thread pool, batch after batch.
+struct Source {
     reader: Option<Reader>,
-    ch: ClickHouse,
     batch_events: usize,
     batch_wait: Duration,
+}
+
+pub struct Shipper {
+    source: Source,
+    stats: SpoolStats,
+    ch: ClickHouse,
     pub link: Arc<Link>,
 }
 
@@ -119,16 +125,23 @@ const RETENTION_EVERY: Duration = Duration::from_secs(3600);
 impl Shipper {
     pub fn new(reader: Reader, ch: ClickHouse, batch_events: usize, batch_wait: Duration) -> Self {
         Shipper {
-            reader: Some(reader),
+            stats: reader.stats(),
+            source: Source {
+                reader: Some(reader),
+                batch_events,
+                batch_wait,
+            },
             ch,
-            batch_events,
-            batch_wait,
             link: Arc::new(Link::default()),
         }
     }
 
     /// Ships until `until` says to stop or `cancel` fires. Cancelling leaves unshipped
     /// events in the spool for the next process.
+    ///
+    /// While one batch is being inserted, the next one is read from the spool, so that
+    /// decoding overlaps with ClickHouse's work; the cursor still advances batch by batch,
+    /// only past what ClickHouse has acknowledged.
     pub async fn run(
         mut self,
         until: Until,
@@ -150,48 +163,116 @@ impl Shipper {
                 }
             }
         }
+        let mut ahead = Vec::new();
         loop {
             if last_retention.is_none_or(|t| t.elapsed() >= RETENTION_EVERY) {
-                self.retention().await;
+                self.ch.retention().await;
                 last_retention = Some(Instant::now());
             }
-            let batch = match self.next_batch(&until, &cancel).await? {
+            let batch = match self.source.next_batch(ahead, &until, &cancel).await? {
                 Next::Batch(b) => b,
                 Next::Drained => return Ok(Outcome::Drained),
                 Next::Cancelled => return Ok(Outcome::Cancelled),
             };
-            loop {
-                match self.deliver(&batch.events, uncertain).await {
-                    Ok(()) => break,
-                    Err(e) => {
-                        uncertain = true;
-                        if let Some(r) = &self.reader {
-                            r.counters().retried.fetch_add(1, Relaxed);
-                        }
-                        outage.failed(&self.ch.cfg.url, &e.to_string(), &self.link);
-                        if sleep_or_cancel(outage.delay(), &cancel).await {
-                            return Ok(Outcome::Cancelled);
+            let deliver = async {
+                loop {
+                    match self.ch.deliver(&batch.events, uncertain).await {
+                        Ok(()) => return true,
+                        Err(e) => {
+                            uncertain = true;
+                            self.stats.counters().retried.fetch_add(1, Relaxed);
+                            outage.failed(&self.ch.cfg.url, &e.to_string(), &self.link);
+                            if sleep_or_cancel(outage.delay(), &cancel).await {
+                                return false;
+                            }
                         }
                     }
                 }
+            };
+            let want = self.source.batch_events;
+            let (delivered, read) = tokio::join!(
+                deliver,
+                self.source.with_reader(move |r| r.read(want))
+            );
+            ahead = read?.events;
+            if !delivered {
+                return Ok(Outcome::Cancelled);
             }
             outage.recovered(&self.ch.cfg.url, &self.link);
             uncertain = false;
             let n = batch.events.len();
-            self.with_reader(move |r| r.commit(batch.end, n)).await?;
+            self.source
+                .with_reader(move |r| r.commit(batch.end, n))
+                .await?;
         }
     }
+}
 
+impl ClickHouse {
     async fn retention(&self) {
         let today = chrono::Utc::now().date_naive();
-        let days = self.ch.cfg.retention_days;
-        match schema::apply_retention(&self.ch.server, &self.ch.cfg.database, days, today).await {
+        let days = self.cfg.retention_days;
+        match schema::apply_retention(&self.server, &self.cfg.database, days, today).await {
             Ok(0) => {}
             Ok(n) => info!(partitions = n, days, "Applied retention."),
             Err(e) => debug!(error = %e, "Retention pass failed; will try again."),
         }
     }
 
+    /// Inserts `events`, per table. With `uncertain`, ids already in ClickHouse are left out.
+    async fn deliver(&self, events: &[Event], uncertain: bool) -> Result<(), ShipError> {
+        let mut by_kind: BTreeMap<Kind, Vec<&Event>> = BTreeMap::new();
+        for e in events {
+            by_kind.entry(e.kind()).or_default().push(e);
+        }
+        // One insert per table, all at once: ClickHouse pays a fixed cost per insert, and
+        // the tables do not wait for each other.
+        let inserts = by_kind.into_iter().map(|(kind, mut evs)| async move {
+            if uncertain {
+                let present = self.present(kind, &evs).await?;
+                if !present.is_empty() {
+                    debug!(kind = ?kind, already = present.len(), "Left out events ClickHouse already has.");
+                    evs.retain(|e| !present.contains(&e.id));
+                }
+            }
+            if !evs.is_empty() {
+                self.timed(schema::insert(&self.db, kind, &evs)).await?;
+            }
+            Ok::<(), ShipError>(())
+        });
+        futures_util::future::try_join_all(inserts).await?;
+        Ok(())
+    }
+
+    /// Ids among `events` that ClickHouse already stores.
+    async fn present(
+        &self,
+        kind: Kind,
+        events: &[&Event],
+    ) -> Result<HashSet<uuid::Uuid>, ShipError> {
+        let (Some(min), Some(max)) = (
+            events.iter().map(|e| e.time.timestamp()).min(),
+            events.iter().map(|e| e.time.timestamp()).max(),
+        ) else {
+            return Ok(HashSet::new());
+        };
+        let sql = format!(
+            "SELECT toString(id) FROM {} WHERE time >= toDateTime(?) AND time <= toDateTime(?)",
+            schema::table(kind).name
+        );
+        let ids: Vec<String> = self
+            .timed(self.db.query(&sql).bind(min).bind(max).fetch_all())
+            .await?;
+        let ours: HashSet<uuid::Uuid> = events.iter().map(|e| e.id).collect();
+        Ok(ids
+            .iter()
+            .filter_map(|s| uuid::Uuid::parse_str(s).ok())
+            .filter(|id| ours.contains(id))
+            .collect())
+    }
+}
+
+impl Source {
     /// Runs `f` on the spool reader off the async threads.
     async fn with_reader<T: Send + 'static>(
         &mut self,
@@ -211,14 +292,17 @@ impl Shipper {
         Ok(result?)
     }
 
+    /// The next batch: `ahead` (events already read) topped up to `batch_events`, or
+    /// whatever arrived within `batch_wait` of the first event.
     async fn next_batch(
         &mut self,
+        ahead: Vec<Event>,
         until: &Until,
         cancel: &CancellationToken,
     ) -> Result<Next, ShipError> {
         let max = self.batch_events;
         let mut batch = Batch {
-            events: Vec::new(),
+            events: ahead,
             end: crate::spool::Position {
                 segment: 0,
                 offset: 0,
@@ -226,7 +310,7 @@ impl Shipper {
         };
         let mut deadline: Option<Instant> = None;
         loop {
-            let want = max - batch.events.len();
+            let want = max.saturating_sub(batch.events.len());
             let more = self.with_reader(move |r| r.read(want)).await?;
             let got = !more.events.is_empty();
             batch.end = more.end;
@@ -271,57 +355,6 @@ impl Shipper {
                 _ = cancel.cancelled() => return Ok(Next::Cancelled),
             }
         }
-    }
-
-    /// Inserts `events`, per table. With `uncertain`, ids already in ClickHouse are left out.
-    async fn deliver(&self, events: &[Event], uncertain: bool) -> Result<(), ShipError> {
-        let mut by_kind: BTreeMap<Kind, Vec<&Event>> = BTreeMap::new();
-        for e in events {
-            by_kind.entry(e.kind()).or_default().push(e);
-        }
-        for (kind, mut evs) in by_kind {
-            if uncertain {
-                let present = self.present(kind, &evs).await?;
-                if !present.is_empty() {
-                    debug!(kind = ?kind, already = present.len(), "Left out events ClickHouse already has.");
-                    evs.retain(|e| !present.contains(&e.id));
-                }
-            }
-            if !evs.is_empty() {
-                self.ch
-                    .timed(schema::insert(&self.ch.db, kind, &evs))
-                    .await?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Ids among `events` that ClickHouse already stores.
-    async fn present(
-        &self,
-        kind: Kind,
-        events: &[&Event],
-    ) -> Result<HashSet<uuid::Uuid>, ShipError> {
-        let (Some(min), Some(max)) = (
-            events.iter().map(|e| e.time.timestamp()).min(),
-            events.iter().map(|e| e.time.timestamp()).max(),
-        ) else {
-            return Ok(HashSet::new());
-        };
-        let sql = format!(
-            "SELECT toString(id) FROM {} WHERE time >= toDateTime(?) AND time <= toDateTime(?)",
-            schema::table(kind).name
-        );
-        let ids: Vec<String> = self
-            .ch
-            .timed(self.ch.db.query(&sql).bind(min).bind(max).fetch_all())
-            .await?;
-        let ours: HashSet<uuid::Uuid> = events.iter().map(|e| e.id).collect();
-        Ok(ids
-            .iter()
-            .filter_map(|s| uuid::Uuid::parse_str(s).ok())
-            .filter(|id| ours.contains(id))
-            .collect())
     }
 }
 

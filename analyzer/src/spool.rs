@@ -667,6 +667,10 @@ impl Reader {
         &self.shared.counters
     }
 
+    pub fn stats(&self) -> SpoolStats {
+        SpoolStats(self.shared.clone())
+    }
+
     /// Resolves when the writer has appended something since the last call.
     pub async fn appended(&self) {
         self.shared.data.notified().await;

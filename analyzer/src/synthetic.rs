@@ -17,8 +17,10 @@ const ACCOUNTS: [&str; 5] = [
     "dba_admin",
 ];
 
-/// (table, level, columns with levels)
-const TABLES: [(&str, u8, &[(&str, u8)]); 4] = [
+/// A table, its level and its columns with their levels.
+type Table = (&'static str, u8, &'static [(&'static str, u8)]);
+
+const TABLES: [Table; 4] = [
     (
         "public.population",
         4,

@@ -286,6 +286,7 @@ mod tests {
         name: String,
         #[serde(default)]
         items: Vec<Item>,
+        #[allow(dead_code)] // parsed for its errors only
         server: Option<Server>,
     }
 
@@ -297,6 +298,7 @@ mod tests {
 
     #[derive(Deserialize, Debug)]
     #[serde(deny_unknown_fields, rename_all = "kebab-case")]
+    #[allow(dead_code)] // parsed for its errors only
     struct Server {
         listen: std::net::SocketAddr,
     }
@@ -357,7 +359,7 @@ mod tests {
         let p = problems("name = ''\n[[items]]\nport = 1\n[[items]]\nport = 0\n");
         let got: Vec<_> = p.iter().map(|p| (p.line, p.key.as_str())).collect();
         assert_eq!(got, vec![(Some(5), "items[1].port"), (Some(1), "name")]);
-        let err = parse(Path::new("t.toml"), "name = ''\n", check).unwrap_err();
+        let err = parse(Path::new("t.toml"), "name = ''\n", check).expect_err("an empty name is refused");
         assert_eq!(err.to_string(), "t.toml:1: name: must not be empty");
     }
 
