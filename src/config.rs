@@ -148,7 +148,7 @@ mod tests {
     #[test]
     fn example_config_is_valid_and_complete() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        for name in ["tianmu.example.toml", "demo.toml"] {
+        for name in ["tianmu.example.toml", "demo/tianmu.toml"] {
             let c = Config::load(&root.join("deploy").join(name))
                 .unwrap_or_else(|e| panic!("deploy/{name}: {e}"));
             assert!(!c.firewall.listeners.is_empty(), "{name} has listeners");
