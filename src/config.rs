@@ -83,6 +83,23 @@ impl Config {
     }
 }
 
+/// `path` relative to `base`, with `.` and `..` folded lexically, so that messages show
+/// `/srv/tianmu/spool` rather than `/srv/tianmu/deploy/../spool`.
+fn under(base: &Path, path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in base.join(path).components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir if matches!(out.components().next_back(), Some(Component::Normal(_))) => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
 fn validate(raw: Raw, path: &Path, base: &Path, p: &mut Problems) -> Config {
     let node = raw.node.unwrap_or_else(hostname);
     if node.is_empty() || node.contains(['/', ' ', '\t']) {
@@ -92,9 +109,9 @@ fn validate(raw: Raw, path: &Path, base: &Path, p: &mut Problems) -> Config {
         );
     }
     let mut spool = raw.spool;
-    spool.path = base.join(&spool.path);
+    spool.path = under(base, &spool.path);
     let mut file = |key: &str, f: Option<PathBuf>| {
-        let f = f.map(|f| base.join(f));
+        let f = f.map(|f| under(base, &f));
         if let Some(f) = &f
             && !f.is_file()
         {
@@ -224,5 +241,9 @@ mod tests {
         let c = load("node = 'n1'\n[spool]\npath = 'spool'\n").expect("valid");
         assert!(c.spool.path.is_absolute() && c.spool.path.ends_with("spool"));
         assert_eq!(c.producer("firewall"), "n1/firewall");
+        let base = Path::new("/srv/tianmu/deploy/demo");
+        assert_eq!(under(base, Path::new("../../.tianmu/spool")), Path::new("/srv/tianmu/.tianmu/spool"));
+        assert_eq!(under(base, Path::new("./p.toml")), Path::new("/srv/tianmu/deploy/demo/p.toml"));
+        assert_eq!(under(base, Path::new("/var/lib/tianmu")), Path::new("/var/lib/tianmu"));
     }
 }
