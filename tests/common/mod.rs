@@ -294,7 +294,17 @@ impl PrivateClickHouse {
     }
 
     fn script(&self, verb: &str) {
-        let out = Command::new("bash")
+        let out = self.run_script(verb);
+        assert!(
+            out.status.success(),
+            "deploy/clickhouse.sh {verb} failed (is clickhouse-server installed? run deploy/install.sh):\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn run_script(&self, verb: &str) -> Output {
+        Command::new("bash")
             .arg(repo_root().join("deploy/clickhouse.sh"))
             .arg(verb)
             .env("TIANMU_HOME", self.home.path())
@@ -302,13 +312,7 @@ impl PrivateClickHouse {
             .env("TIANMU_CH_TCP_PORT", self.tcp.to_string())
             .env("TIANMU_CH_MAX_MEMORY", (1u64 << 30).to_string())
             .output()
-            .expect("run deploy/clickhouse.sh");
-        assert!(
-            out.status.success(),
-            "deploy/clickhouse.sh {verb} failed (is clickhouse-server installed? run deploy/install.sh):\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+            .expect("run deploy/clickhouse.sh")
     }
 
     pub fn home(&self) -> &Path {
@@ -318,13 +322,7 @@ impl PrivateClickHouse {
 
 impl Drop for PrivateClickHouse {
     fn drop(&mut self) {
-        let _ = Command::new("bash")
-            .arg(repo_root().join("deploy/clickhouse.sh"))
-            .arg("stop")
-            .env("TIANMU_HOME", self.home.path())
-            .env("TIANMU_CH_HTTP_PORT", self.http.to_string())
-            .env("TIANMU_CH_TCP_PORT", self.tcp.to_string())
-            .output();
+        let _ = self.run_script("stop");
     }
 }
 
