@@ -21,9 +21,9 @@ use std::time::{Duration, Instant};
 use analyzer::config::{ClickHouseConfig, FsyncPolicy, SpoolConfig};
 use analyzer::event::{Event, Kind};
 use analyzer::pipeline;
-use analyzer::ship::Outcome;
 use analyzer::schema;
 use analyzer::ship::ClickHouse;
+use analyzer::ship::Outcome;
 use analyzer::synthetic::Synthetic;
 use anyhow::{Context, Result, bail, ensure};
 use tokio_util::sync::CancellationToken;
@@ -39,8 +39,8 @@ fn main() -> Result<()> {
     // `cargo bench` passes `--bench`; there is nothing to filter here.
     let events: u64 = env_or("TIANMU_BENCH_EVENTS", 200_000)?;
     let rounds: usize = env_or("TIANMU_BENCH_ROUNDS", 3)?;
-    let url = std::env::var("TIANMU_BENCH_CLICKHOUSE")
-        .unwrap_or_else(|_| "http://127.0.0.1:8123".into());
+    let url =
+        std::env::var("TIANMU_BENCH_CLICKHOUSE").unwrap_or_else(|_| "http://127.0.0.1:8123".into());
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(run(&url, events, rounds))
 }
@@ -57,7 +57,9 @@ async fn run(url: &str, events: u64, rounds: usize) -> Result<()> {
         .with_context(|| {
             format!("ClickHouse is not reachable at {url}: start it with `bash deploy/clickhouse.sh start`")
         })?;
-    println!("pipeline ingest: {events} events x {rounds} rounds, ClickHouse {version} at {url}, fsync per batch");
+    println!(
+        "pipeline ingest: {events} events x {rounds} rounds, ClickHouse {version} at {url}, fsync per batch"
+    );
 
     let mut raw_rates = Vec::new();
     let mut pipe_rates = Vec::new();
@@ -149,7 +151,11 @@ async fn check_count(ch: &ClickHouse, expected: u64) -> Result<()> {
         .query("SELECT (SELECT count() FROM statements) + (SELECT count() FROM api_calls)")
         .fetch_one()
         .await?;
-    ensure!(n == expected, "{}: {n} rows, expected {expected}", ch.cfg.database);
+    ensure!(
+        n == expected,
+        "{}: {n} rows, expected {expected}",
+        ch.cfg.database
+    );
     Ok(())
 }
 
@@ -164,7 +170,10 @@ fn median(v: &mut [f64]) -> f64 {
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> Result<T> {
     match std::env::var(name) {
-        Ok(v) => v.parse().ok().with_context(|| format!("{name}={v} is not a number")),
+        Ok(v) => v
+            .parse()
+            .ok()
+            .with_context(|| format!("{name}={v} is not a number")),
         Err(_) => Ok(default),
     }
 }

@@ -91,7 +91,9 @@ fn under(base: &Path, path: &Path) -> PathBuf {
     for c in base.join(path).components() {
         match c {
             Component::CurDir => {}
-            Component::ParentDir if matches!(out.components().next_back(), Some(Component::Normal(_))) => {
+            Component::ParentDir
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) =>
+            {
                 out.pop();
             }
             other => out.push(other),
@@ -242,8 +244,17 @@ mod tests {
         assert!(c.spool.path.is_absolute() && c.spool.path.ends_with("spool"));
         assert_eq!(c.producer("firewall"), "n1/firewall");
         let base = Path::new("/srv/tianmu/deploy/demo");
-        assert_eq!(under(base, Path::new("../../.tianmu/spool")), Path::new("/srv/tianmu/.tianmu/spool"));
-        assert_eq!(under(base, Path::new("./p.toml")), Path::new("/srv/tianmu/deploy/demo/p.toml"));
-        assert_eq!(under(base, Path::new("/var/lib/tianmu")), Path::new("/var/lib/tianmu"));
+        assert_eq!(
+            under(base, Path::new("../../.tianmu/spool")),
+            Path::new("/srv/tianmu/.tianmu/spool")
+        );
+        assert_eq!(
+            under(base, Path::new("./p.toml")),
+            Path::new("/srv/tianmu/deploy/demo/p.toml")
+        );
+        assert_eq!(
+            under(base, Path::new("/var/lib/tianmu")),
+            Path::new("/var/lib/tianmu")
+        );
     }
 }

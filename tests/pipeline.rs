@@ -16,10 +16,13 @@ fn inject_survives_a_clickhouse_outage_with_exact_counts() {
     let s = Scratch::new("outage", &ch.url, SMALL_BATCHES);
     let total = 100_000u64;
 
-    let mut inject = Running::spawn(s.command(&["pipeline", "inject", "--count", &total.to_string()]));
-    wait_until("the first rows in ClickHouse", Duration::from_secs(60), || {
-        s.delivered_so_far() > 0
-    });
+    let mut inject =
+        Running::spawn(s.command(&["pipeline", "inject", "--count", &total.to_string()]));
+    wait_until(
+        "the first rows in ClickHouse",
+        Duration::from_secs(60),
+        || s.delivered_so_far() > 0,
+    );
     ch.kill();
     inject.wait_line("spooled ", Duration::from_secs(60));
     std::thread::sleep(Duration::from_secs(2)); // the shipper retries against a dead server
@@ -34,14 +37,23 @@ fn inject_survives_a_clickhouse_outage_with_exact_counts() {
     let (status, stdout, stderr) = inject.finish(Duration::from_secs(300));
     assert!(status.success(), "inject failed: {stdout:?}\n{stderr}");
     assert!(
-        stdout.iter().any(|l| l.starts_with(&format!("delivered {total} events"))),
+        stdout
+            .iter()
+            .any(|l| l.starts_with(&format!("delivered {total} events"))),
         "inject did not report delivering {total}: {stdout:?}"
     );
-    assert_eq!(s.delivered(), (total, total), "rows and distinct ids after the outage");
+    assert_eq!(
+        s.delivered(),
+        (total, total),
+        "rows and distinct ids after the outage"
+    );
     let outages = stderr.matches("ClickHouse unavailable").count();
     let recoveries = stderr.matches("ClickHouse reachable again").count();
     assert!(outages >= 1, "the outage was not logged:\n{stderr}");
-    assert_eq!(outages, recoveries, "each outage is logged once and its end once:\n{stderr}");
+    assert_eq!(
+        outages, recoveries,
+        "each outage is logged once and its end once:\n{stderr}"
+    );
 }
 
 #[test]
@@ -50,20 +62,28 @@ fn sigkill_in_the_middle_of_shipping_loses_and_duplicates_nothing() {
     let s = Scratch::new("sigkill", &url, SMALL_BATCHES);
     let total = 60_000u64;
 
-    let mut inject = Running::spawn(s.command(&["pipeline", "inject", "--count", &total.to_string()]));
+    let mut inject =
+        Running::spawn(s.command(&["pipeline", "inject", "--count", &total.to_string()]));
     let spooled = inject.wait_line("spooled ", Duration::from_secs(60));
     assert_eq!(spooled, format!("spooled {total} events"));
-    wait_until("shipping to begin", Duration::from_secs(60), || s.delivered_so_far() > 0);
+    wait_until("shipping to begin", Duration::from_secs(60), || {
+        s.delivered_so_far() > 0
+    });
     inject.child.kill().expect("SIGKILL inject");
     let (_, _, _) = inject.finish(Duration::from_secs(10));
     let after_first_kill = s.delivered().0;
-    assert!(after_first_kill < total, "inject finished before it was killed");
+    assert!(
+        after_first_kill < total,
+        "inject finished before it was killed"
+    );
 
     // A second shipper is killed too, then a third one finishes the job.
     let mut flush = Running::spawn(s.command(&["pipeline", "flush", "--timeout", "120s"]));
-    wait_until("the second shipper to make progress", Duration::from_secs(60), || {
-        s.delivered().0 > after_first_kill
-    });
+    wait_until(
+        "the second shipper to make progress",
+        Duration::from_secs(60),
+        || s.delivered().0 > after_first_kill,
+    );
     flush.child.kill().expect("SIGKILL flush");
     let _ = flush.finish(Duration::from_secs(10));
 
@@ -74,8 +94,15 @@ fn sigkill_in_the_middle_of_shipping_loses_and_duplicates_nothing() {
         "flush failed: {stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("spool is empty"), "flush left events behind: {stdout}");
-    assert_eq!(s.delivered(), (total, total), "rows and distinct ids after two SIGKILLs");
+    assert!(
+        stdout.contains("spool is empty"),
+        "flush left events behind: {stdout}"
+    );
+    assert_eq!(
+        s.delivered(),
+        (total, total),
+        "rows and distinct ids after two SIGKILLs"
+    );
 }
 
 #[test]
@@ -90,9 +117,16 @@ fn a_corrupted_segment_is_quarantined_and_the_rest_delivered() {
         .filter(|p| p.extension().is_some_and(|x| x == "seg"))
         .collect();
     segments.sort();
-    assert!(segments.len() >= 4, "expected several segments, got {segments:?}");
+    assert!(
+        segments.len() >= 4,
+        "expected several segments, got {segments:?}"
+    );
     let per_segment: Vec<usize> = segments.iter().map(|p| record_offsets(p).len()).collect();
-    assert_eq!(per_segment.iter().sum::<usize>() as u64, total, "records on disk");
+    assert_eq!(
+        per_segment.iter().sum::<usize>() as u64,
+        total,
+        "records on disk"
+    );
 
     // Flip one payload byte of the 10th record of the second segment.
     let victim = &segments[1];
@@ -109,18 +143,32 @@ fn a_corrupted_segment_is_quarantined_and_the_rest_delivered() {
     let out = online.run(&["pipeline", "flush", "--timeout", "120s"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "flush failed:\n{stderr}");
-    let name = victim.file_name().expect("file name").to_string_lossy().into_owned();
+    let name = victim
+        .file_name()
+        .expect("file name")
+        .to_string_lossy()
+        .into_owned();
     assert!(
         stderr.contains("Quarantined a damaged spool segment") && stderr.contains(&name),
         "the damaged segment was not reported with its path:\n{stderr}"
     );
-    assert!(online.spool().join("quarantine").join(&name).exists(), "{name} not in quarantine/");
+    assert!(
+        online.spool().join("quarantine").join(&name).exists(),
+        "{name} not in quarantine/"
+    );
     let expected = total - lost;
-    assert_eq!(online.delivered(), (expected, expected), "everything but the damaged tail");
+    assert_eq!(
+        online.delivered(),
+        (expected, expected),
+        "everything but the damaged tail"
+    );
 
     let stats = online.run(&["pipeline", "stats"]);
     let stats = String::from_utf8_lossy(&stats.stdout);
-    assert!(stats.contains("quarantined    1 segments"), "stats: {stats}");
+    assert!(
+        stats.contains("quarantined    1 segments"),
+        "stats: {stats}"
+    );
 }
 
 #[test]
@@ -141,7 +189,11 @@ fn events_shipped_twice_are_counted_once() {
             "flush {round} failed:\n{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        assert_eq!(online.delivered(), (total, total), "after shipping round {round}");
+        assert_eq!(
+            online.delivered(),
+            (total, total),
+            "after shipping round {round}"
+        );
         std::fs::remove_dir_all(online.spool()).expect("remove spool");
         copy_dir(copy.path(), &online.spool());
     }
@@ -154,7 +206,8 @@ const SEGMENTS: &str = "segment-size = \"64 KiB\"";
 fn spool_offline(name: &str, total: u64) -> Scratch {
     let dead = format!("http://127.0.0.1:{}", free_port());
     let offline = Scratch::new(name, &dead, SEGMENTS);
-    let mut inject = Running::spawn(offline.command(&["pipeline", "inject", "--count", &total.to_string()]));
+    let mut inject =
+        Running::spawn(offline.command(&["pipeline", "inject", "--count", &total.to_string()]));
     inject.wait_line("spooled ", Duration::from_secs(60));
     let term = std::process::Command::new("kill")
         .args(["-TERM", &inject.child.id().to_string()])
@@ -162,7 +215,10 @@ fn spool_offline(name: &str, total: u64) -> Scratch {
         .expect("kill -TERM");
     assert!(term.success());
     let (status, stdout, stderr) = inject.finish(Duration::from_secs(30));
-    assert!(!status.success(), "inject cannot succeed without ClickHouse: {stdout:?}\n{stderr}");
+    assert!(
+        !status.success(),
+        "inject cannot succeed without ClickHouse: {stdout:?}\n{stderr}"
+    );
     offline
 }
 

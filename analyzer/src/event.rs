@@ -299,7 +299,11 @@ mod tests {
         let ids: Vec<Uuid> = (0..100_000).map(|_| new_id()).collect();
         assert!(ids.iter().all(|id| id.get_version_num() == 7));
         assert_eq!(ids.iter().collect::<HashSet<_>>().len(), ids.len());
-        let ms = |id: &Uuid| id.get_timestamp().map(|t| t.to_unix()).expect("v7 timestamp");
+        let ms = |id: &Uuid| {
+            id.get_timestamp()
+                .map(|t| t.to_unix())
+                .expect("v7 timestamp")
+        };
         assert!(ids.windows(2).all(|w| ms(&w[0]) <= ms(&w[1])));
     }
 }

@@ -316,7 +316,9 @@ pub async fn inject(
             in_flight.push_back(tokio::spawn(async move { p.emit_durable(events).await }));
             continue;
         }
-        let Some(chunk) = in_flight.pop_front() else { break };
+        let Some(chunk) = in_flight.pop_front() else {
+            break;
+        };
         match chunk.await.map_err(|_| EmitError::Closed)? {
             Ok(written) => spooled += written as u64,
             // A full spool under `drop-newest` refuses events; they are counted and

@@ -248,7 +248,6 @@ pub enum SchemaError {
     },
 }
 
-
 /// Creates the database and applies the migrations it does not have yet; returns the
 /// versions applied now.
 pub async fn migrate(server: &Client, url: &str, database: &str) -> Result<Vec<u32>, SchemaError> {

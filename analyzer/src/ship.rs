@@ -190,10 +190,8 @@ impl Shipper {
                 }
             };
             let want = self.source.batch_events;
-            let (delivered, read) = tokio::join!(
-                deliver,
-                self.source.with_reader(move |r| r.read(want))
-            );
+            let (delivered, read) =
+                tokio::join!(deliver, self.source.with_reader(move |r| r.read(want)));
             ahead = read?.events;
             if !delivered {
                 return Ok(Outcome::Cancelled);

@@ -359,7 +359,8 @@ mod tests {
         let p = problems("name = ''\n[[items]]\nport = 1\n[[items]]\nport = 0\n");
         let got: Vec<_> = p.iter().map(|p| (p.line, p.key.as_str())).collect();
         assert_eq!(got, vec![(Some(5), "items[1].port"), (Some(1), "name")]);
-        let err = parse(Path::new("t.toml"), "name = ''\n", check).expect_err("an empty name is refused");
+        let err =
+            parse(Path::new("t.toml"), "name = ''\n", check).expect_err("an empty name is refused");
         assert_eq!(err.to_string(), "t.toml:1: name: must not be empty");
     }
 

@@ -29,7 +29,15 @@ pub fn repo_root() -> PathBuf {
 /// message on failure.
 pub fn query(url: &str, sql: &str) -> String {
     let out = Command::new("curl")
-        .args(["-sS", "--fail-with-body", "--max-time", "30", "--data-binary", sql, url])
+        .args([
+            "-sS",
+            "--fail-with-body",
+            "--max-time",
+            "30",
+            "--data-binary",
+            sql,
+            url,
+        ])
         .output()
         .expect("curl runs (deploy/install.sh installs it)");
     assert!(
@@ -139,7 +147,10 @@ impl Scratch {
 
     pub fn drop_database(&self) {
         if ping(&self.url) {
-            query(&self.url, &format!("DROP DATABASE IF EXISTS {}", self.database));
+            query(
+                &self.url,
+                &format!("DROP DATABASE IF EXISTS {}", self.database),
+            );
         }
     }
 }
@@ -235,7 +246,10 @@ impl Running {
 pub fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
     while !f() {
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -286,7 +300,9 @@ impl PrivateClickHouse {
             .status()
             .expect("kill");
         assert!(status.success(), "kill -KILL {pid} failed");
-        wait_until("ClickHouse to die", Duration::from_secs(10), || !ping(&self.url));
+        wait_until("ClickHouse to die", Duration::from_secs(10), || {
+            !ping(&self.url)
+        });
     }
 
     pub fn restart(&self) {
