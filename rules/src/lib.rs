@@ -3,6 +3,9 @@
 //! asks this crate for a decision on every statement; the sensor and the analyzer use its
 //! detectors. It also owns [`file`], the loader every operator-written TOML file goes through.
 
+pub mod account;
+pub mod catalog;
 pub mod decision;
 pub mod file;
+pub mod mask;
 pub mod sql;
