@@ -29,6 +29,7 @@ use chrono::NaiveTime;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
+use crate::catalog::TablePattern;
 use crate::file::{self, FileError, Problems};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -102,7 +103,8 @@ impl Hours {
 impl std::str::FromStr for Hours {
     type Err = String;
     fn from_str(s: &str) -> Result<Hours, String> {
-        let bad = || format!("`{s}` is not a time window; expected `HH:MM-HH:MM`, e.g. `08:00-20:00`");
+        let bad =
+            || format!("`{s}` is not a time window; expected `HH:MM-HH:MM`, e.g. `08:00-20:00`");
         let (a, b) = s.split_once('-').ok_or_else(bad)?;
         let t = |x: &str| NaiveTime::parse_from_str(x.trim(), "%H:%M").map_err(|_| bad());
         let (from, to) = (t(a)?, t(b)?);
@@ -115,13 +117,20 @@ impl std::str::FromStr for Hours {
 
 impl<'de> Deserialize<'de> for Hours {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Hours, D::Error> {
-        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
     }
 }
 
 impl fmt::Display for Hours {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}-{}", self.from.format("%H:%M"), self.to.format("%H:%M"))
+        write!(
+            f,
+            "{}-{}",
+            self.from.format("%H:%M"),
+            self.to.format("%H:%M")
+        )
     }
 }
 
@@ -137,9 +146,9 @@ pub struct Account {
     /// Empty: anywhere.
     pub networks: Vec<IpNet>,
     pub office_hours: Option<Hours>,
-    /// `None`: every table. Names as written in the catalog, lower case.
-    pub read: Option<Vec<String>>,
-    pub write: Option<Vec<String>>,
+    /// `None`: every table.
+    pub read: Option<Vec<TablePattern>>,
+    pub write: Option<Vec<TablePattern>>,
     pub row_limit: Option<u64>,
     pub byte_limit: Option<u64>,
     /// Per database, lower case; databases not listed are `off`.
@@ -184,6 +193,14 @@ impl Accounts {
     pub fn iter(&self) -> impl Iterator<Item = &Account> {
         self.accounts.iter()
     }
+
+    /// Adds an account (from another accounts file); a name already present is kept.
+    pub fn push(&mut self, account: Account) {
+        if !self.index.contains_key(&account.name) {
+            self.index.insert(account.name.clone(), self.accounts.len());
+            self.accounts.push(account);
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -221,7 +238,10 @@ fn validate(raw: Raw, p: &mut Problems) -> Accounts {
         if a.name.is_empty() {
             p.add(format!("{key}.name"), "an account needs a name");
         } else if out.index.contains_key(&a.name) {
-            p.add(format!("{key}.name"), format!("account `{}` is listed twice", a.name));
+            p.add(
+                format!("{key}.name"),
+                format!("account `{}` is listed twice", a.name),
+            );
         }
         if a.role.trim().is_empty() {
             p.add(format!("{key}.role"), "an account needs a role");
@@ -242,24 +262,33 @@ fn validate(raw: Raw, p: &mut Problems) -> Accounts {
                 Ok(net) => networks.push(net),
                 Err(_) => p.add(
                     format!("{key}.networks[{j}]"),
-                    format!("`{n}` is not a network; expected an address or CIDR, e.g. `10.1.0.0/16`"),
+                    format!(
+                        "`{n}` is not a network; expected an address or CIDR, e.g. `10.1.0.0/16`"
+                    ),
                 ),
             }
         }
         if a.row_limit == Some(0) {
-            p.add(format!("{key}.row-limit"), "a row limit of 0 refuses every result; omit it for no limit");
+            p.add(
+                format!("{key}.row-limit"),
+                "a row limit of 0 refuses every result; omit it for no limit",
+            );
         }
         let tables = |list: Option<Vec<String>>, field: &str, p: &mut Problems| {
             list.map(|l| {
-                for (j, t) in l.iter().enumerate() {
-                    if t.split('.').count() < 2 || t.split('.').any(str::is_empty) {
-                        p.add(
-                            format!("{key}.{field}[{j}]"),
-                            format!("`{t}` is not `database.table` (as the catalog names it)"),
-                        );
-                    }
-                }
-                l.into_iter().map(|t| t.to_lowercase()).collect()
+                l.iter()
+                    .enumerate()
+                    .filter_map(|(j, t)| {
+                        let pat = TablePattern::parse(t);
+                        if pat.is_none() {
+                            p.add(
+                                format!("{key}.{field}[{j}]"),
+                                format!("`{t}` is not `database.table` or `database.schema.table` (`*` for any)"),
+                            );
+                        }
+                        pat
+                    })
+                    .collect()
             })
         };
         let read = tables(a.read, "read", p);
@@ -311,7 +340,11 @@ mod tests {
         let h = p.office_hours.expect("hours");
         assert!(h.contains(NaiveTime::from_hms_opt(3, 0, 0).expect("time")));
         assert!(!h.contains(NaiveTime::from_hms_opt(12, 0, 0).expect("time")));
-        assert_eq!(p.read.as_deref(), Some(&["publicdata.population".to_owned()][..]));
+        let read = p.read.as_deref().expect("a read list");
+        assert_eq!(
+            read.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            ["publicdata.population"]
+        );
         assert_eq!(p.byte_limit, Some(10 * 1024 * 1024));
         assert_eq!(p.learning("PUBLICDATA"), Learning::Protecting);
         assert_eq!(p.learning("other"), Learning::Off);

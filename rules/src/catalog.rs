@@ -69,6 +69,58 @@ impl std::fmt::Display for TableName {
     }
 }
 
+/// A table pattern: `database.table` or `database.schema.table`, where a part may be `*`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TablePattern {
+    pub database: String,
+    pub schema: Option<String>,
+    pub table: String,
+}
+
+impl TablePattern {
+    pub fn parse(text: &str) -> Option<TablePattern> {
+        let parts: Vec<String> = text.split('.').map(str::to_lowercase).collect();
+        if parts.iter().any(|p| p.is_empty()) {
+            return None;
+        }
+        match parts.as_slice() {
+            [d, t] => Some(TablePattern {
+                database: d.clone(),
+                schema: None,
+                table: t.clone(),
+            }),
+            [d, s, t] => Some(TablePattern {
+                database: d.clone(),
+                schema: Some(s.clone()),
+                table: t.clone(),
+            }),
+            _ => None,
+        }
+    }
+
+    /// Whether `name` matches. A pattern without a schema matches MySQL names and
+    /// PostgreSQL names in schema `public`.
+    pub fn matches(&self, name: &TableName) -> bool {
+        let part = |p: &str, v: &str| p == "*" || p == v;
+        let schema = match (&self.schema, &name.schema) {
+            (Some(p), Some(s)) => part(p, s),
+            (Some(p), None) => p == "*",
+            (None, Some(s)) => s == "public",
+            (None, None) => true,
+        };
+        schema && part(&self.database, &name.database) && part(&self.table, &name.table)
+    }
+}
+
+impl std::fmt::Display for TablePattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.schema {
+            Some(s) => write!(f, "{}.{s}.{}", self.database, self.table),
+            None => write!(f, "{}.{}", self.database, self.table),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Column {
     pub name: String,
@@ -90,11 +142,16 @@ pub struct Table {
     pub level: Level,
     /// In the table's column order (used to expand `SELECT *`).
     pub columns: Vec<Column>,
+    /// The columns' names, in order, as the SQL analysis asks for them.
+    #[serde(skip)]
+    pub column_names: Vec<String>,
 }
 
 impl Table {
     pub fn column(&self, name: &str) -> Option<&Column> {
-        self.columns.iter().find(|c| c.name.eq_ignore_ascii_case(name))
+        self.columns
+            .iter()
+            .find(|c| c.name.eq_ignore_ascii_case(name))
     }
 }
 
@@ -106,12 +163,6 @@ pub struct Catalog {
     tables: Vec<Table>,
     #[serde(skip)]
     index: HashMap<TableName, usize>,
-}
-
-impl Default for Mask {
-    fn default() -> Mask {
-        Mask::Redact
-    }
 }
 
 impl Catalog {
@@ -137,12 +188,20 @@ impl Catalog {
 
     /// The table `database[.schema].table`, names compared without regard to case.
     pub fn table(&self, database: &str, schema: Option<&str>, table: &str) -> Option<&Table> {
-        let key = TableName {
+        let mut key = TableName {
             database: database.to_lowercase(),
             schema: schema.map(str::to_lowercase),
             table: table.to_lowercase(),
         };
-        self.index.get(&key).map(|&i| &self.tables[i])
+        if let Some(&i) = self.index.get(&key) {
+            return Some(&self.tables[i]);
+        }
+        // `database.table` entries are PostgreSQL's schema `public` too.
+        if key.schema.as_deref() == Some("public") {
+            key.schema = None;
+            return self.index.get(&key).map(|&i| &self.tables[i]);
+        }
+        None
     }
 
     /// The level of a column, or of the table when `column` is `None`; the default level
@@ -194,13 +253,18 @@ struct RawColumn {
 
 fn check_level(p: &mut Problems, key: String, level: Level) -> Level {
     if !(1..=MAX_LEVEL).contains(&level) {
-        p.add(key, format!("level {level} is out of range; expected 1 to {MAX_LEVEL}"));
+        p.add(
+            key,
+            format!("level {level} is out of range; expected 1 to {MAX_LEVEL}"),
+        );
     }
     level.clamp(1, MAX_LEVEL)
 }
 
 fn is_identifier(s: &str) -> bool {
-    !s.is_empty() && s.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '$')
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_alphanumeric() || c == '_' || c == '$')
 }
 
 fn validate(raw: Raw, p: &mut Problems) -> Catalog {
@@ -229,23 +293,35 @@ fn validate(raw: Raw, p: &mut Problems) -> Catalog {
             _ => {
                 p.add(
                     format!("{key}.name"),
-                    format!("`{}` is not `database.table` or `database.schema.table`", t.name),
+                    format!(
+                        "`{}` is not `database.table` or `database.schema.table`",
+                        t.name
+                    ),
                 );
                 continue;
             }
         };
         if catalog.index.contains_key(&name) {
-            p.add(format!("{key}.name"), format!("table `{name}` is listed twice"));
+            p.add(
+                format!("{key}.name"),
+                format!("table `{name}` is listed twice"),
+            );
             continue;
         }
         let mut columns: Vec<Column> = Vec::with_capacity(t.columns.len());
         for (j, c) in t.columns.into_iter().enumerate() {
             let ckey = format!("{key}.columns[{j}]");
             if !is_identifier(&c.name) {
-                p.add(format!("{ckey}.name"), format!("`{}` is not a column name", c.name));
+                p.add(
+                    format!("{ckey}.name"),
+                    format!("`{}` is not a column name", c.name),
+                );
             }
             if columns.iter().any(|o| o.name.eq_ignore_ascii_case(&c.name)) {
-                p.add(format!("{ckey}.name"), format!("column `{}` is listed twice", c.name));
+                p.add(
+                    format!("{ckey}.name"),
+                    format!("column `{}` is listed twice", c.name),
+                );
             }
             columns.push(Column {
                 name: c.name.to_lowercase(),
@@ -254,7 +330,11 @@ fn validate(raw: Raw, p: &mut Problems) -> Catalog {
                 mask: c.mask.unwrap_or(catalog.default_mask),
             });
         }
-        let from_columns = columns.iter().map(|c| c.level).max().unwrap_or(default_level);
+        let from_columns = columns
+            .iter()
+            .map(|c| c.level)
+            .max()
+            .unwrap_or(default_level);
         let level = match t.level {
             Some(l) => check_level(p, format!("{key}.level"), l).max(from_columns),
             None => from_columns,
@@ -275,6 +355,7 @@ fn validate(raw: Raw, p: &mut Problems) -> Catalog {
             sharing: t.sharing,
             opening: t.opening,
             level,
+            column_names: columns.iter().map(|c| c.name.clone()).collect(),
             columns,
         });
     }
@@ -316,16 +397,33 @@ columns = [{ name = "title", level = 1 }]
     #[test]
     fn levels_masks_and_lookup() {
         let c = parse(GOOD).expect("valid");
-        let t = c.table("PublicData", None, "POPULATION").expect("found regardless of case");
+        let t = c
+            .table("PublicData", None, "POPULATION")
+            .expect("found regardless of case");
         assert_eq!(t.level, 4);
         assert_eq!(c.level(Some(t), Some("id_card")), 4);
         assert_eq!(c.level(Some(t), Some("not_listed")), 2);
         assert_eq!(c.level(None, None), 2);
-        assert_eq!(t.column("id_card").map(|c| c.mask), Some(Mask::Keep { prefix: 6, suffix: 4 }));
+        assert_eq!(
+            t.column("id_card").map(|c| c.mask),
+            Some(Mask::Keep {
+                prefix: 6,
+                suffix: 4
+            })
+        );
         assert_eq!(t.column("gender").map(|c| c.mask), Some(Mask::Redact));
-        assert!(c.table("publicdata", Some("public"), "open_dataset").is_some());
-        assert!(c.table("publicdata", None, "open_dataset").is_some(), "public is the default schema");
-        assert!(c.table("publicdata", Some("other"), "open_dataset").is_none());
+        assert!(
+            c.table("publicdata", Some("public"), "open_dataset")
+                .is_some()
+        );
+        assert!(
+            c.table("publicdata", None, "open_dataset").is_some(),
+            "public is the default schema"
+        );
+        assert!(
+            c.table("publicdata", Some("other"), "open_dataset")
+                .is_none()
+        );
     }
 
     #[test]
@@ -359,8 +457,13 @@ columns = [{ name = "title", level = 1 }]
 
     #[test]
     fn a_table_listed_twice_is_refused() {
-        let twice = format!("{GOOD}\n[[table]]\nname = 'PUBLICDATA.population'\ncategory = 'p'\nsharing = 'restricted'\nopening = 'forbidden'\ncolumns = []\n");
+        let twice = format!(
+            "{GOOD}\n[[table]]\nname = 'PUBLICDATA.population'\ncategory = 'p'\nsharing = 'restricted'\nopening = 'forbidden'\ncolumns = []\n"
+        );
         let e = parse(&twice).expect_err("duplicate");
-        assert!(e.contains("table `publicdata.population` is listed twice"), "{e}");
+        assert!(
+            e.contains("table `publicdata.population` is listed twice"),
+            "{e}"
+        );
     }
 }

@@ -8,7 +8,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 /// How a value is masked. Written in files as `keep 6 4`, `hmac`, `null`, `year`, `redact`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Mask {
     /// Keeps the first `prefix` and the last `suffix` characters and stars the rest
     /// (`keep 6 4`: `330102********1234`). A value too short to keep both is starred whole.
@@ -21,6 +21,7 @@ pub enum Mask {
     /// A date generalized to its year (`1987-03-14` → `1987`); anything else is redacted.
     Year,
     /// A fixed `******`, which does not even reveal the length.
+    #[default]
     Redact,
 }
 
@@ -56,7 +57,13 @@ fn keep(value: &str, prefix: usize, suffix: usize) -> String {
     value
         .chars()
         .enumerate()
-        .map(|(i, c)| if i < prefix || i >= n - suffix { c } else { STAR })
+        .map(|(i, c)| {
+            if i < prefix || i >= n - suffix {
+                c
+            } else {
+                STAR
+            }
+        })
         .collect()
 }
 
@@ -65,7 +72,8 @@ fn year_of(value: &str) -> Option<&str> {
     let v = value.trim();
     let year = v.get(..4)?;
     let rest = &v[4..];
-    let looks_like_date = rest.starts_with(['-', '/']) || (rest.len() == 4 && rest.bytes().all(|b| b.is_ascii_digit()));
+    let looks_like_date = rest.starts_with(['-', '/'])
+        || (rest.len() == 4 && rest.bytes().all(|b| b.is_ascii_digit()));
     (year.bytes().all(|b| b.is_ascii_digit()) && looks_like_date).then_some(year)
 }
 
@@ -130,9 +138,17 @@ mod tests {
         let cases: &[(&str, &str, Option<&str>)] = &[
             ("keep 6 4", "330102199003071234", Some("330102********1234")),
             ("keep 3 4", "13812345678", Some("138****5678")),
-            ("keep 0 4", "6222021234567890123", Some("***************0123")),
+            (
+                "keep 0 4",
+                "6222021234567890123",
+                Some("***************0123"),
+            ),
             ("keep 1 0", "张三丰", Some("张**")),
-            ("keep 6 0", "浙江省杭州市西湖区文三路", Some("浙江省杭州市******")),
+            (
+                "keep 6 0",
+                "浙江省杭州市西湖区文三路",
+                Some("浙江省杭州市******"),
+            ),
             ("keep 6 4", "12345", Some("*****")),
             ("keep 1 0", "", Some("*")),
             ("year", "1987-03-14", Some("1987")),
@@ -150,10 +166,18 @@ mod tests {
 
     #[test]
     fn hmac_is_stable_keyed_and_short() {
-        let a = Mask::Hmac.apply("330102199003071234", b"k1").expect("a value");
+        let a = Mask::Hmac
+            .apply("330102199003071234", b"k1")
+            .expect("a value");
         assert_eq!(a.len(), 16);
-        assert_eq!(Mask::Hmac.apply("330102199003071234", b"k1").as_deref(), Some(a.as_str()));
-        assert_ne!(Mask::Hmac.apply("330102199003071234", b"k2").as_deref(), Some(a.as_str()));
+        assert_eq!(
+            Mask::Hmac.apply("330102199003071234", b"k1").as_deref(),
+            Some(a.as_str())
+        );
+        assert_ne!(
+            Mask::Hmac.apply("330102199003071234", b"k2").as_deref(),
+            Some(a.as_str())
+        );
     }
 
     #[test]
