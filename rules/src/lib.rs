@@ -6,6 +6,7 @@
 pub mod account;
 pub mod catalog;
 pub mod decision;
+pub mod detect;
 pub mod file;
 pub mod mask;
 pub mod sql;
