@@ -31,6 +31,8 @@ struct Cli {
     command: Command,
 }
 
+const DEFAULT_CONFIG: &str = "/etc/tianmu/tianmu.toml";
+
 /// `-c/--config`, shared by every command that reads the configuration.
 #[derive(clap::Args, Clone)]
 struct ConfigArg {
@@ -39,7 +41,7 @@ struct ConfigArg {
         short,
         long,
         value_name = "FILE",
-        default_value = "/etc/tianmu/tianmu.toml",
+        default_value = DEFAULT_CONFIG,
         env = "TIANMU_CONFIG"
     )]
     config: PathBuf,
@@ -77,10 +79,63 @@ enum Command {
 
 #[derive(Subcommand)]
 enum RulesCommand {
-    /// Validate the catalog, accounts and policy files.
-    Check(ConfigArg),
-    /// Show how a statement would be decided and why.
-    Explain(ConfigArg),
+    /// Validate catalog, accounts and policy files: the FILEs given (told apart by their
+    /// keys; policy files are checked against the accounts files given with them), or the
+    /// files `[policy]` of the configuration names.
+    Check {
+        /// Configuration file, when no FILE is given.
+        #[arg(short, long, value_name = "FILE", env = "TIANMU_CONFIG")]
+        config: Option<PathBuf>,
+        files: Vec<PathBuf>,
+    },
+    /// Show how a statement would be analyzed and decided, and why.
+    Explain(ExplainArgs),
+}
+
+#[derive(clap::Args)]
+struct ExplainArgs {
+    /// Configuration file whose `[policy]` names the files.
+    #[arg(
+        short,
+        long,
+        value_name = "FILE",
+        env = "TIANMU_CONFIG",
+        conflicts_with = "policy"
+    )]
+    config: Option<PathBuf>,
+    /// A policy file; `catalog.toml` and `accounts.toml` are read from its folder.
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+    /// The account (database user or app key) sending the statement.
+    #[arg(long, short)]
+    user: String,
+    #[arg(long, value_enum, default_value = "postgres")]
+    protocol: ExplainProtocol,
+    /// The session's database; defaults to the catalog's database when it lists one.
+    #[arg(long, short)]
+    database: Option<String>,
+    /// The client's address.
+    #[arg(long, default_value = "127.0.0.1")]
+    client: std::net::IpAddr,
+    /// When the statement arrives (RFC 3339, e.g. 2026-11-23T03:00:00+08:00); now by default.
+    #[arg(long)]
+    at: Option<chrono::DateTime<chrono::FixedOffset>>,
+    #[arg(long, value_enum, default_value = "text")]
+    format: ExplainFormat,
+    /// The statement.
+    sql: String,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ExplainProtocol {
+    Postgres,
+    Mysql,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ExplainFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -197,18 +252,104 @@ async fn run(command: Command) -> Result<ExitCode> {
             not_built("console")
         }
         Command::Rules { command } => match command {
-            RulesCommand::Check(c) => {
-                let cfg = load(&c)?;
-                eprintln!("configured policy files: {:?}", cfg.policy);
-                not_built("rules check")
-            }
-            RulesCommand::Explain(_) => not_built("rules explain"),
+            RulesCommand::Check { config, files } => rules_check(config, files),
+            RulesCommand::Explain(args) => rules_explain(args),
         },
         Command::Report(_) => not_built("report"),
         Command::Drill(_) => not_built("drill"),
         Command::Traffic(_) => not_built("traffic"),
         Command::Pipeline { command } => pipeline_command(command).await,
     }
+}
+
+/// The three policy files the configuration names.
+fn policy_files(config: Option<PathBuf>) -> Result<[PathBuf; 3]> {
+    let path = config.unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
+    let cfg = Config::load(&path).map_err(|e| anyhow::anyhow!("invalid configuration:\n{e}"))?;
+    let p = cfg.policy;
+    let missing = |what: &str| anyhow::anyhow!("{}: [policy] names no {what} file", path.display());
+    Ok([
+        p.catalog.ok_or_else(|| missing("catalog"))?,
+        p.accounts.ok_or_else(|| missing("accounts"))?,
+        p.rules.ok_or_else(|| missing("rules"))?,
+    ])
+}
+
+fn rules_check(config: Option<PathBuf>, files: Vec<PathBuf>) -> Result<ExitCode> {
+    let files = if files.is_empty() {
+        policy_files(config)?.to_vec()
+    } else {
+        files
+    };
+    let paths: Vec<&std::path::Path> = files.iter().map(PathBuf::as_path).collect();
+    match rules::policy::check_files(&paths) {
+        Ok(lines) => {
+            for l in lines {
+                println!("ok  {l}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(problems) => {
+            eprintln!("{problems}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn rules_explain(args: ExplainArgs) -> Result<ExitCode> {
+    use rules::policy::{Policy, Request, explain};
+    use rules::sql::Dialect;
+    let [catalog, accounts, policy] = match &args.policy {
+        Some(p) => {
+            let dir = p.parent().unwrap_or(std::path::Path::new("."));
+            [
+                dir.join("catalog.toml"),
+                dir.join("accounts.toml"),
+                p.clone(),
+            ]
+        }
+        None => policy_files(args.config.clone())?,
+    };
+    let policy = Policy::load(&catalog, &accounts, &policy, None)
+        .map_err(|e| anyhow::anyhow!("invalid policy:\n{e}"))?;
+    let database = match args.database {
+        Some(d) => d,
+        None => {
+            let mut dbs: Vec<&str> = policy
+                .catalog
+                .tables()
+                .iter()
+                .map(|t| t.name.database.as_str())
+                .collect();
+            dbs.dedup();
+            match dbs.as_slice() {
+                [one] => (*one).to_owned(),
+                _ => anyhow::bail!(
+                    "the catalog lists several databases or none; say which with --database"
+                ),
+            }
+        }
+    };
+    let dialect = match args.protocol {
+        ExplainProtocol::Postgres => Dialect::Postgres,
+        ExplainProtocol::Mysql => Dialect::MySql,
+    };
+    let analysis = policy.analyze(&args.sql, dialect, &database, None);
+    let req = Request {
+        account: &args.user,
+        client: args.client,
+        database: &database,
+        dialect,
+        time: args
+            .at
+            .map_or_else(chrono::Utc::now, |t| t.with_timezone(&chrono::Utc)),
+    };
+    let decision = policy.decide(&req, &analysis);
+    match args.format {
+        ExplainFormat::Text => print!("{}", explain::text(&policy, &req, &analysis, &decision)),
+        ExplainFormat::Json => println!("{}", explain::json(&req, &analysis, &decision)),
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn pipeline_command(command: PipelineCommand) -> Result<ExitCode> {

@@ -9,4 +9,5 @@ pub mod decision;
 pub mod detect;
 pub mod file;
 pub mod mask;
+pub mod policy;
 pub mod sql;
