@@ -128,7 +128,7 @@ pub enum Observer {
 /// A data object or column touched, with its classification level (1–4).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Touched {
-    /// `schema.table` or `schema.table.column`.
+    /// Catalog-style `database[.schema].table[.column]`.
     pub name: String,
     pub level: u8,
 }

@@ -712,3 +712,32 @@ fn the_cache_keys_on_the_text_and_what_the_policy_looks_at() {
         (Limit, Block)
     );
 }
+
+#[test]
+fn touched_objects_and_columns_carry_their_levels() {
+    let p = policy();
+    let req = Request {
+        account: "app_portal",
+        client: "10.1.2.3".parse().expect("ip"),
+        database: "publicdata",
+        dialect: M,
+        time: office_time(),
+    };
+    let a = p.analyze(
+        "SELECT name FROM population WHERE id_card = ?",
+        M,
+        "publicdata",
+        None,
+    );
+    let t = p.touched(&req, &a);
+    assert_eq!(t.objects, [("publicdata.population".to_owned(), 4)]);
+    let mut cols = t.columns.clone();
+    cols.sort();
+    assert_eq!(
+        cols,
+        [
+            ("publicdata.population.id_card".to_owned(), 4),
+            ("publicdata.population.name".to_owned(), 3)
+        ]
+    );
+}

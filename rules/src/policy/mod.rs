@@ -67,6 +67,13 @@ pub struct Policy {
     cache: cache::DecisionCache,
 }
 
+/// What a statement touches: catalog-style names with their classification levels.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Touched {
+    pub objects: Vec<(String, Level)>,
+    pub columns: Vec<(String, Level)>,
+}
+
 /// The session a statement arrives on.
 #[derive(Debug, Clone, Copy)]
 pub struct Request<'a> {
@@ -236,6 +243,30 @@ impl Policy {
 
     pub fn cache_stats(&self) -> &CacheStats {
         &self.cache.stats
+    }
+
+    /// The objects and columns a statement touches, catalog-style names with their levels,
+    /// as audit events record them.
+    pub fn touched(&self, req: &Request<'_>, analysis: &Analysis) -> Touched {
+        let mut t = Touched::default();
+        for o in analysis.objects() {
+            let name = Self::table_name(req.dialect, req.database, &o.name).to_string();
+            let level = self
+                .table(req.dialect, req.database, &o.name)
+                .map_or(self.catalog.default_level, |t| t.level);
+            if !t.objects.iter().any(|(n, _)| *n == name) {
+                t.objects.push((name, level));
+            }
+        }
+        for s in &analysis.statements {
+            for c in &s.columns {
+                let (name, level) = decide::describe(self, req, &c.column);
+                if !t.columns.iter().any(|(n, _)| *n == name) {
+                    t.columns.push((name, level));
+                }
+            }
+        }
+        t
     }
 
     /// Analyzes `text` as sent on a session of `dialect` whose database is `database` (and,
