@@ -61,7 +61,9 @@ pub struct Config {
     pub path: PathBuf,
     pub node: String,
     pub clickhouse: ClickHouseConfig,
-    pub spool: SpoolConfig,
+    /// The spool settings; each process role has its own folder under `spool.path`, see
+    /// [`Config::spool`].
+    spool: SpoolConfig,
     pub firewall: FirewallConfig,
     pub sensor: SensorConfig,
     pub analyzer: AnalyzerConfig,
@@ -69,7 +71,24 @@ pub struct Config {
     pub policy: PolicyFiles,
 }
 
+/// The roles a `tianmu` process plays; each has its own spool under `spool.path`, so that
+/// the firewall, the sensor and the analyzer of one host share one config file without
+/// sharing a spool (a spool has one writer).
+pub const ROLES: [&str; 5] = ["firewall", "sensor", "analyzer", "demo", "inject"];
+
 impl Config {
+    /// The spool of the process playing `role` (one of [`ROLES`]).
+    pub fn spool(&self, role: &str) -> SpoolConfig {
+        let mut s = self.spool.clone();
+        s.path = s.path.join(role);
+        s
+    }
+
+    /// The folder that holds every role's spool.
+    pub fn spool_root(&self) -> &std::path::Path {
+        &self.spool.path
+    }
+
     pub fn load(path: &Path) -> Result<Config, FileError> {
         let base = path.parent().unwrap_or(Path::new(".")).to_owned();
         file::load(path, |raw: Raw, p: &mut Problems| {
@@ -241,7 +260,8 @@ mod tests {
     #[test]
     fn relative_paths_follow_the_file() {
         let c = load("node = 'n1'\n[spool]\npath = 'spool'\n").expect("valid");
-        assert!(c.spool.path.is_absolute() && c.spool.path.ends_with("spool"));
+        assert!(c.spool_root().is_absolute() && c.spool_root().ends_with("spool"));
+        assert!(c.spool("firewall").path.ends_with("spool/firewall"));
         assert_eq!(c.producer("firewall"), "n1/firewall");
         let base = Path::new("/srv/tianmu/deploy/demo");
         assert_eq!(

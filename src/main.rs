@@ -144,6 +144,9 @@ enum PipelineCommand {
     Stats {
         #[command(flatten)]
         config: ConfigArg,
+        /// Only this role's spool (firewall, sensor, analyzer, demo, inject); all by default.
+        #[arg(long)]
+        role: Option<String>,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -152,6 +155,9 @@ enum PipelineCommand {
     Flush {
         #[command(flatten)]
         config: ConfigArg,
+        /// Only this role's spool (firewall, sensor, analyzer, demo, inject); all by default.
+        #[arg(long)]
+        role: Option<String>,
         /// Give up after this long, e.g. `60s`, `5m`.
         #[arg(long, value_parser = humantime::parse_duration, default_value = "60s")]
         timeout: Duration,
@@ -352,24 +358,59 @@ fn rules_explain(args: ExplainArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The roles a pipeline command works on: the one asked for, or every role whose spool
+/// exists.
+fn roles(cfg: &Config, role: Option<&str>) -> Result<Vec<&'static str>> {
+    match role {
+        Some(r) => match config::ROLES.iter().find(|&&k| k == r) {
+            Some(&k) => Ok(vec![k]),
+            None => anyhow::bail!(
+                "unknown role `{r}`; expected one of {}",
+                config::ROLES.join(", ")
+            ),
+        },
+        None => Ok(config::ROLES
+            .into_iter()
+            .filter(|r| cfg.spool(r).path.is_dir())
+            .collect()),
+    }
+}
+
 async fn pipeline_command(command: PipelineCommand) -> Result<ExitCode> {
     match command {
-        PipelineCommand::Stats { config, json } => {
+        PipelineCommand::Stats { config, role, json } => {
             let cfg = load(&config)?;
-            let stats = pipeline::stats(&cfg.spool, &cfg.clickhouse).await?;
+            let mut all = Vec::new();
+            for role in roles(&cfg, role.as_deref())? {
+                let stats = pipeline::stats(&cfg.spool(role), &cfg.clickhouse).await?;
+                all.push(serde_json::json!({ "role": role, "stats": stats }));
+                if !json {
+                    println!("role             {role}");
+                    print_stats(&stats);
+                    println!();
+                }
+            }
             if json {
-                println!("{}", serde_json::to_string_pretty(&stats)?);
-            } else {
-                print_stats(&stats);
+                println!("{}", serde_json::to_string_pretty(&all)?);
             }
             Ok(ExitCode::SUCCESS)
         }
-        PipelineCommand::Flush { config, timeout } => {
+        PipelineCommand::Flush {
+            config,
+            role,
+            timeout,
+        } => {
             let cfg = load(&config)?;
             let cancel = cancel_on_signal_or(Some(timeout));
-            let flushed = pipeline::flush(&cfg.spool, &cfg.clickhouse, cancel).await?;
-            println!("shipped {} events", flushed.shipped);
-            if flushed.outcome == Outcome::Drained {
+            let mut drained = true;
+            for role in roles(&cfg, role.as_deref())? {
+                let flushed = pipeline::flush(&cfg.spool(role), &cfg.clickhouse, cancel.clone())
+                    .await
+                    .with_context(|| format!("flushing the {role} spool"))?;
+                println!("{role}: shipped {} events", flushed.shipped);
+                drained &= flushed.outcome == Outcome::Drained;
+            }
+            if drained {
                 println!("spool is empty");
                 Ok(ExitCode::SUCCESS)
             } else {
@@ -388,7 +429,7 @@ async fn pipeline_command(command: PipelineCommand) -> Result<ExitCode> {
             let cancel = cancel_on_signal_or(None);
             let producer = cfg.producer("inject");
             let done = pipeline::inject(
-                &cfg.spool,
+                &cfg.spool("inject"),
                 &cfg.clickhouse,
                 &producer,
                 count,
@@ -520,11 +561,12 @@ async fn shutdown_signal() {
 /// reporting its health every few seconds — until Ctrl-C.
 async fn demo(cfg: Config) -> Result<ExitCode> {
     use analyzer::event::{Body, Event, Health, HealthStatus};
-    let pipeline = Pipeline::start(&cfg.spool, &cfg.clickhouse, Mode::Daemon)
+    let spool = cfg.spool("demo");
+    let pipeline = Pipeline::start(&spool, &cfg.clickhouse, Mode::Daemon)
         .with_context(|| format!("starting the event pipeline ({})", cfg.path.display()))?;
     eprintln!(
         "tianmu demo: event pipeline running: spool {} → ClickHouse {} (database {})",
-        cfg.spool.path.display(),
+        spool.path.display(),
         cfg.clickhouse.url,
         cfg.clickhouse.database
     );

@@ -139,7 +139,7 @@ fn a_corrupted_segment_is_quarantined_and_the_rest_delivered() {
 
     // Now ship to the real server.
     let online = Scratch::new("corrupt", &url, SEGMENTS);
-    std::fs::rename(offline.spool(), online.spool()).expect("move the spool");
+    move_spool(&offline, &online);
     let out = online.run(&["pipeline", "flush", "--timeout", "120s"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "flush failed:\n{stderr}");
@@ -181,7 +181,7 @@ fn events_shipped_twice_are_counted_once() {
 
     // The same spool shipped twice, as after a crash between an insert and its commit.
     let online = Scratch::new("twice", &url, SEGMENTS);
-    std::fs::rename(offline.spool(), online.spool()).expect("move the spool");
+    move_spool(&offline, &online);
     for round in 1..=2 {
         let out = online.run(&["pipeline", "flush", "--timeout", "60s"]);
         assert!(
@@ -230,4 +230,10 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
             std::fs::copy(&path, to.join(path.file_name().expect("name"))).expect("copy");
         }
     }
+}
+
+fn move_spool(from: &Scratch, to: &Scratch) {
+    let dest = to.spool();
+    std::fs::create_dir_all(dest.parent().expect("a parent")).expect("create the spool root");
+    std::fs::rename(from.spool(), dest).expect("move the spool");
 }

@@ -143,7 +143,7 @@ pub enum WhenFull {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct SpoolRaw {
-    /// Directory of the spool; one process owns it at a time.
+    /// Directory of the spools: one subfolder per role, each owned by one process.
     pub path: PathBuf,
     /// Largest total size of the segment files; see `when-full`.
     #[serde(default = "default_max_size")]

@@ -102,8 +102,9 @@ impl Scratch {
         self.dir.path().join("tianmu.toml")
     }
 
+    /// The spool `pipeline inject` writes (role `inject`).
     pub fn spool(&self) -> PathBuf {
-        self.dir.path().join("spool")
+        self.dir.path().join("spool").join("inject")
     }
 
     /// `tianmu <args> -c <config>` with logs on stderr.
