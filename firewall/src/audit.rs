@@ -1,0 +1,144 @@
+//! Audit (日志审计): every statement a listener sees, allowed or not, becomes one
+//! [`Statement`](analyzer::event::Statement) event in the pipeline.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use analyzer::event::{Body, Event, Observer, Protocol, Statement, Touched};
+use analyzer::pipeline::Producer;
+use rules::policy::{Policy, Request};
+
+use crate::decide::Judged;
+
+/// The session a statement ran on, as the audit records it.
+#[derive(Debug, Clone)]
+pub struct SessionInfo {
+    pub protocol: Protocol,
+    pub account: String,
+    pub client: SocketAddr,
+    pub server: String,
+    pub application: String,
+    pub database: String,
+}
+
+/// How a statement ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Outcome {
+    pub rows: u64,
+    pub bytes: u64,
+    pub duration: Duration,
+    /// SQLSTATE (PostgreSQL) or error number (MySQL); empty on success.
+    pub error_code: String,
+}
+
+/// The event for one statement.
+pub fn statement_event(
+    producer_id: &str,
+    policy: &Policy,
+    req: &Request<'_>,
+    session: &SessionInfo,
+    judged: &Judged,
+    outcome: &Outcome,
+) -> Event {
+    let a = &judged.evaluated.analysis;
+    let touched = policy.touched(req, a);
+    let list = |v: Vec<(String, u8)>| {
+        v.into_iter()
+            .map(|(name, level)| Touched { name, level })
+            .collect()
+    };
+    let kind = a
+        .statements
+        .first()
+        .map_or(rules::sql::StatementKind::Unparsed, |s| s.kind);
+    Event::new(
+        producer_id,
+        Body::Statement(Statement {
+            observer: Observer::Firewall,
+            protocol: session.protocol,
+            account: session.account.clone(),
+            client: session.client.to_string(),
+            server: session.server.clone(),
+            application: session.application.clone(),
+            database: session.database.clone(),
+            normalized: a.normalized.clone(),
+            fingerprint: a.fingerprint,
+            kind,
+            objects: list(touched.objects),
+            columns: list(touched.columns),
+            action: judged.action,
+            rule: judged.rule.clone(),
+            severity: judged.severity,
+            rows: outcome.rows,
+            bytes: outcome.bytes,
+            duration_us: u64::try_from(outcome.duration.as_micros()).unwrap_or(u64::MAX),
+            error_code: outcome.error_code.clone(),
+        }),
+    )
+}
+
+/// Hands the event to the pipeline without ever making the session wait: when the queue is
+/// full the event is dropped and counted (`dropped_queue`), the statement goes on.
+pub fn record(producer: &Producer, event: Event) {
+    producer.try_emit(vec![event]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::FailMode;
+    use crate::decide::judge;
+    use rules::decision::{Action, Severity};
+    use rules::sql::Dialect;
+
+    #[test]
+    fn the_event_carries_the_decision_and_what_was_touched() {
+        let catalog = "default-level = 1\n[[table]]\nname = 'db.t'\ncategory = 'c'\nsharing = 'restricted'\nopening = 'forbidden'\ncolumns = [{ name = 'secret', level = 3 }]\n";
+        let accounts = "[[account]]\nname = 'app'\nkind = 'database'\nrole = 'application'\nenvironment = 'prod'\nclearance = 2\n";
+        let rules = "[[rule]]\nname = 'no-taut'\nshapes = ['tautology']\naction = 'block'\nreason = 'no'\nalert = 'high'\n";
+        let p = Policy::parse(catalog, accounts, rules).unwrap_or_else(|e| panic!("{e}"));
+        let req = Request {
+            account: "app",
+            client: [10, 0, 0, 1].into(),
+            database: "db",
+            dialect: Dialect::Postgres,
+            time: chrono::Utc::now(),
+        };
+        let j = judge(
+            &p,
+            &req,
+            "SELECT secret FROM t WHERE id = 1 OR 1=1",
+            FailMode::Closed,
+        );
+        let session = SessionInfo {
+            protocol: Protocol::Postgres,
+            account: "app".into(),
+            client: "10.0.0.1:5555".parse().expect("addr"),
+            server: "127.0.0.1:5432".into(),
+            application: "psql".into(),
+            database: "db".into(),
+        };
+        let e = statement_event("n1/firewall", &p, &req, &session, &j, &Outcome::default());
+        let Body::Statement(s) = e.body else {
+            panic!("a statement event")
+        };
+        assert_eq!(
+            (s.action, s.rule.as_str(), s.severity),
+            (Action::Block, "no-taut", Severity::High)
+        );
+        assert_eq!(
+            s.objects,
+            [Touched {
+                name: "db.public.t".into(),
+                level: 3
+            }]
+        );
+        assert!(
+            s.columns
+                .iter()
+                .any(|c| c.name == "db.public.t.secret" && c.level == 3)
+        );
+        assert_eq!(s.normalized, "SELECT secret FROM t WHERE id = ? OR ? = ?");
+        assert_eq!(e.producer, "n1/firewall");
+    }
+}
