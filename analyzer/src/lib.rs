@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod event;
+pub mod metrics;
 pub mod pipeline;
 pub mod schema;
 pub mod ship;
