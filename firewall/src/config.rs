@@ -9,12 +9,32 @@ use rules::file::Problems;
 use serde::Deserialize;
 
 /// `[firewall]`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct FirewallRaw {
     /// The proxies to run, `[[firewall.listeners]]`.
     #[serde(default)]
     pub listeners: Vec<ListenerRaw>,
+    /// Where `/metrics` is served (Prometheus text format); omitted: not served.
+    pub metrics: Option<SocketAddr>,
+    /// Client connections each listener accepts at once; beyond it new ones are refused
+    /// (and counted).
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+}
+
+fn default_max_connections() -> usize {
+    1000
+}
+
+impl Default for FirewallRaw {
+    fn default() -> Self {
+        FirewallRaw {
+            listeners: Vec::new(),
+            metrics: None,
+            max_connections: default_max_connections(),
+        }
+    }
 }
 
 /// What a listener does with a statement the policy engine cannot judge.
@@ -62,9 +82,21 @@ pub struct Listener {
 }
 
 /// Validated `[firewall]`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct FirewallConfig {
     pub listeners: Vec<Listener>,
+    pub metrics: Option<SocketAddr>,
+    pub max_connections: usize,
+}
+
+impl Default for FirewallConfig {
+    fn default() -> Self {
+        FirewallConfig {
+            listeners: Vec::new(),
+            metrics: None,
+            max_connections: default_max_connections(),
+        }
+    }
 }
 
 /// Splits `host:port` (or `[v6]:port`); the host is not resolved here.
@@ -152,7 +184,14 @@ impl FirewallRaw {
                 tls,
             });
         }
-        FirewallConfig { listeners }
+        if self.max_connections == 0 {
+            p.add(format!("{key}.max-connections"), "must be at least 1");
+        }
+        FirewallConfig {
+            listeners,
+            metrics: self.metrics,
+            max_connections: self.max_connections,
+        }
     }
 }
 
