@@ -45,6 +45,8 @@ struct PolicyRaw {
     accounts: Option<PathBuf>,
     /// Ordered policy rules.
     rules: Option<PathBuf>,
+    /// Learned statement fingerprints (learning mode); created when first needed.
+    learned: Option<PathBuf>,
 }
 
 /// Validated `[policy]`: absolute paths of files that exist.
@@ -53,6 +55,7 @@ pub struct PolicyFiles {
     pub catalog: Option<PathBuf>,
     pub accounts: Option<PathBuf>,
     pub rules: Option<PathBuf>,
+    pub learned: Option<PathBuf>,
 }
 
 /// The validated configuration.
@@ -147,6 +150,7 @@ fn validate(raw: Raw, path: &Path, base: &Path, p: &mut Problems) -> Config {
         catalog: file("catalog", raw.policy.catalog),
         accounts: file("accounts", raw.policy.accounts),
         rules: file("rules", raw.policy.rules),
+        learned: raw.policy.learned.map(|f| under(base, &f)),
     };
     Config {
         path: path.to_owned(),

@@ -268,22 +268,25 @@ async fn run(command: Command) -> Result<ExitCode> {
     }
 }
 
-/// The three policy files the configuration names.
-fn policy_files(config: Option<PathBuf>) -> Result<[PathBuf; 3]> {
+/// The three policy files the configuration names, and the learned fingerprints.
+fn policy_files(config: Option<PathBuf>) -> Result<([PathBuf; 3], Option<PathBuf>)> {
     let path = config.unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
     let cfg = Config::load(&path).map_err(|e| anyhow::anyhow!("invalid configuration:\n{e}"))?;
     let p = cfg.policy;
     let missing = |what: &str| anyhow::anyhow!("{}: [policy] names no {what} file", path.display());
-    Ok([
-        p.catalog.ok_or_else(|| missing("catalog"))?,
-        p.accounts.ok_or_else(|| missing("accounts"))?,
-        p.rules.ok_or_else(|| missing("rules"))?,
-    ])
+    Ok((
+        [
+            p.catalog.ok_or_else(|| missing("catalog"))?,
+            p.accounts.ok_or_else(|| missing("accounts"))?,
+            p.rules.ok_or_else(|| missing("rules"))?,
+        ],
+        p.learned,
+    ))
 }
 
 fn rules_check(config: Option<PathBuf>, files: Vec<PathBuf>) -> Result<ExitCode> {
     let files = if files.is_empty() {
-        policy_files(config)?.to_vec()
+        policy_files(config)?.0.to_vec()
     } else {
         files
     };
@@ -305,18 +308,21 @@ fn rules_check(config: Option<PathBuf>, files: Vec<PathBuf>) -> Result<ExitCode>
 fn rules_explain(args: ExplainArgs) -> Result<ExitCode> {
     use rules::policy::{Policy, Request, explain};
     use rules::sql::Dialect;
-    let [catalog, accounts, policy] = match &args.policy {
+    let ([catalog, accounts, policy], learned) = match &args.policy {
         Some(p) => {
             let dir = p.parent().unwrap_or(std::path::Path::new("."));
-            [
+            let files = [
                 dir.join("catalog.toml"),
                 dir.join("accounts.toml"),
                 p.clone(),
-            ]
+            ];
+            (files, None)
         }
         None => policy_files(args.config.clone())?,
     };
-    let policy = Policy::load(&catalog, &accounts, &policy, None)
+    // Reads what was learned (to say whether the fingerprint is known); explain records
+    // nothing.
+    let policy = Policy::load(&catalog, &accounts, &policy, learned.as_deref())
         .map_err(|e| anyhow::anyhow!("invalid policy:\n{e}"))?;
     let database = match args.database {
         Some(d) => d,
