@@ -563,6 +563,34 @@ async fn shutdown_signal() {
     }
 }
 
+/// The demo platform's databases: `publicdata` in the local PostgreSQL and MariaDB with
+/// DEMO.md's data (seed 1) and accounts, loaded unless it is there already. A server that
+/// cannot be reached is reported and the demo goes on without it.
+async fn demo_data() {
+    let result = tokio::task::spawn_blocking(|| {
+        use demo::data::{Counts, Target, generate, is_loaded, load};
+        let target = Target::default();
+        let dataset = generate(1, &Counts::default());
+        if is_loaded(&target, &dataset)? {
+            return Ok(None);
+        }
+        load(&target, &dataset).map(Some)
+    })
+    .await;
+    match result {
+        Ok(Ok(None)) => {
+            eprintln!("tianmu demo: demo databases: publicdata already loaded (seed 1)")
+        }
+        Ok(Ok(Some(r))) => eprintln!(
+            "tianmu demo: demo databases: loaded publicdata ({}) in {:.1} s",
+            r.counts,
+            r.elapsed.as_secs_f64()
+        ),
+        Ok(Err(e)) => eprintln!("tianmu demo: demo databases: {e}; going on without them"),
+        Err(e) => eprintln!("tianmu demo: demo databases: loader failed: {e}"),
+    }
+}
+
 /// `tianmu demo`: runs what is built so far on this host — for now the event pipeline,
 /// reporting its health every few seconds — until Ctrl-C.
 async fn demo(cfg: Config) -> Result<ExitCode> {
@@ -576,6 +604,7 @@ async fn demo(cfg: Config) -> Result<ExitCode> {
         cfg.clickhouse.url,
         cfg.clickhouse.database
     );
+    demo_data().await;
     for part in [
         "firewall",
         "sensor",
