@@ -591,6 +591,33 @@ async fn demo_data() {
     }
 }
 
+/// Where the demo's sharing API listens.
+const DEMO_API: &str = "127.0.0.1:8088";
+
+/// Starts the demo's sharing API; a port in use is reported and the demo goes on.
+async fn demo_api(stop: CancellationToken) -> Option<tokio::task::JoinHandle<()>> {
+    let addr = DEMO_API.parse().ok()?;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let task = tokio::spawn(async move {
+        if let Err(e) = demo::api::serve(demo::api::ApiConfig::demo(addr), stop, Some(tx)).await {
+            eprintln!("tianmu demo: sharing API: {e}");
+        }
+    });
+    match rx.await {
+        Ok(addr) => {
+            eprintln!(
+                "tianmu demo: sharing API on http://{addr} (GET /api/v1/legal-person/{{uscc}}, /api/v1/credit?uscc=; header X-App-Key: {})",
+                demo::api::DEMO_APP_KEYS[0]
+            );
+            Some(task)
+        }
+        Err(_) => {
+            let _ = task.await;
+            None
+        }
+    }
+}
+
 /// `tianmu demo`: runs what is built so far on this host — for now the event pipeline,
 /// reporting its health every few seconds — until Ctrl-C.
 async fn demo(cfg: Config) -> Result<ExitCode> {
@@ -605,17 +632,18 @@ async fn demo(cfg: Config) -> Result<ExitCode> {
         cfg.clickhouse.database
     );
     demo_data().await;
+    let stop = cancel_on_signal_or(None);
+    let api = demo_api(stop.clone()).await;
     for part in [
         "firewall",
         "sensor",
-        "sharing API and traffic simulator",
+        "traffic simulator",
         "analyzer",
         "console",
     ] {
         eprintln!("tianmu demo: {part}: not built yet, skipped");
     }
     eprintln!("tianmu demo: press Ctrl-C to stop");
-    let stop = cancel_on_signal_or(None);
     let producer = pipeline.producer();
     let id = cfg.producer("pipeline");
     let mut every = tokio::time::interval(Duration::from_secs(10));
@@ -644,6 +672,9 @@ async fn demo(cfg: Config) -> Result<ExitCode> {
     }
     drop(producer);
     eprintln!("tianmu demo: stopping");
+    if let Some(api) = api {
+        let _ = api.await;
+    }
     let done = CancellationToken::new();
     done.cancel();
     pipeline.finish(done).await?;

@@ -17,4 +17,5 @@
 //! # Ok::<(), demo::data::LoadError>(())
 //! ```
 
+pub mod api;
 pub mod data;
