@@ -175,7 +175,7 @@ async fn legal_person(
     headers: HeaderMap,
     Path(uscc): Path<String>,
 ) -> Response {
-    if let Err(r) = authorized(&app, &headers) {
+    if let Some(r) = unauthorized(&app, &headers) {
         return r;
     }
     if !valid_uscc(&uscc) {
@@ -219,7 +219,7 @@ async fn credit(
     headers: HeaderMap,
     Query(q): Query<CreditQuery>,
 ) -> Response {
-    if let Err(r) = authorized(&app, &headers) {
+    if let Some(r) = unauthorized(&app, &headers) {
         return r;
     }
     let Some(uscc) = q.uscc.filter(|u| valid_uscc(u)) else {
