@@ -131,12 +131,12 @@ fn problem(status: StatusCode, error: impl Into<String>) -> Response {
         .into_response()
 }
 
-/// The caller's app key, or the 401 answer.
-fn authorized(app: &App, headers: &HeaderMap) -> Result<(), Response> {
+/// The 401 answer for a call without a known app key.
+fn unauthorized(app: &App, headers: &HeaderMap) -> Option<Response> {
     match headers.get("x-app-key").and_then(|v| v.to_str().ok()) {
-        Some(k) if app.keys.iter().any(|known| known == k) => Ok(()),
-        Some(_) => Err(problem(StatusCode::UNAUTHORIZED, "unknown X-App-Key")),
-        None => Err(problem(
+        Some(k) if app.keys.iter().any(|known| known == k) => None,
+        Some(_) => Some(problem(StatusCode::UNAUTHORIZED, "unknown X-App-Key")),
+        None => Some(problem(
             StatusCode::UNAUTHORIZED,
             "X-App-Key header required",
         )),
