@@ -87,11 +87,6 @@ impl Config {
         s
     }
 
-    /// The folder that holds every role's spool.
-    pub fn spool_root(&self) -> &std::path::Path {
-        &self.spool.path
-    }
-
     pub fn load(path: &Path) -> Result<Config, FileError> {
         let base = path.parent().unwrap_or(Path::new(".")).to_owned();
         file::load(path, |raw: Raw, p: &mut Problems| {
@@ -264,7 +259,7 @@ mod tests {
     #[test]
     fn relative_paths_follow_the_file() {
         let c = load("node = 'n1'\n[spool]\npath = 'spool'\n").expect("valid");
-        assert!(c.spool_root().is_absolute() && c.spool_root().ends_with("spool"));
+        assert!(c.spool.path.is_absolute() && c.spool.path.ends_with("spool"));
         assert!(c.spool("firewall").path.ends_with("spool/firewall"));
         assert_eq!(c.producer("firewall"), "n1/firewall");
         let base = Path::new("/srv/tianmu/deploy/demo");

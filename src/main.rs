@@ -69,7 +69,7 @@ enum Command {
     /// List or run emergency drills.
     Drill(ConfigArg),
     /// Generate demo-platform traffic (normal or a scenario).
-    Traffic(ConfigArg),
+    Traffic(TrafficArgs),
     /// Inspect and drive the event pipeline (spool → ClickHouse).
     Pipeline {
         #[command(subcommand)]
@@ -124,6 +124,31 @@ struct ExplainArgs {
     format: ExplainFormat,
     /// The statement.
     sql: String,
+}
+
+#[derive(clap::Args)]
+struct TrafficArgs {
+    /// Configuration: its firewall listeners, when it has any, are where the SQL goes.
+    #[arg(short, long, value_name = "FILE", env = "TIANMU_CONFIG")]
+    config: Option<PathBuf>,
+    /// `normal`, or a scenario: bulk-exfil, sqli, vendor-prod, off-hours, api-scrape, flowback.
+    #[arg(long, default_value = "normal")]
+    profile: String,
+    /// How long, e.g. `60s`, `10m`.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    duration: Duration,
+    /// Actions per second.
+    #[arg(long, default_value_t = 20.0)]
+    rate: f64,
+    /// Seed of the loaded demo data (its keys are used).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// The sharing API.
+    #[arg(long, default_value = "127.0.0.1:8088")]
+    api: std::net::SocketAddr,
+    /// Append a JSON line per action made (the record that tells injected traffic apart).
+    #[arg(long, value_name = "FILE")]
+    record: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -263,7 +288,7 @@ async fn run(command: Command) -> Result<ExitCode> {
         },
         Command::Report(_) => not_built("report"),
         Command::Drill(_) => not_built("drill"),
-        Command::Traffic(_) => not_built("traffic"),
+        Command::Traffic(args) => traffic(args).await,
         Command::Pipeline { command } => pipeline_command(command).await,
     }
 }
@@ -563,6 +588,51 @@ async fn shutdown_signal() {
     }
 }
 
+/// `tianmu traffic`: demo traffic through the firewall listeners of the configuration, or
+/// straight to the local servers.
+async fn traffic(args: TrafficArgs) -> Result<ExitCode> {
+    use demo::traffic::{Profile, TrafficConfig, run};
+    let Some(profile) = Profile::from_name(&args.profile) else {
+        let names: Vec<&str> = Profile::ALL.iter().map(|p| p.name()).collect();
+        anyhow::bail!(
+            "unknown profile `{}`; expected one of {}",
+            args.profile,
+            names.join(", ")
+        );
+    };
+    let mut postgres: std::net::SocketAddr = "127.0.0.1:5432".parse()?;
+    let mut mariadb: std::net::SocketAddr = "127.0.0.1:3306".parse()?;
+    if let Some(path) = &args.config {
+        let cfg = Config::load(path).map_err(|e| anyhow::anyhow!("invalid configuration:\n{e}"))?;
+        for l in &cfg.firewall.listeners {
+            match l.protocol {
+                analyzer::event::Protocol::Postgres => postgres = l.listen,
+                analyzer::event::Protocol::Mysql => mariadb = l.listen,
+            }
+        }
+    }
+    eprintln!(
+        "tianmu traffic: {} for {:?} at {}/s: PostgreSQL {postgres}, MariaDB {mariadb}, API {}",
+        profile.name(),
+        args.duration,
+        args.rate,
+        args.api
+    );
+    let cfg = TrafficConfig {
+        postgres,
+        mariadb,
+        api: Some(args.api),
+        database: "publicdata".into(),
+        seed: args.seed,
+        rate: args.rate,
+        duration: args.duration,
+        record: args.record,
+    };
+    let report = run(cfg, profile, cancel_on_signal_or(None)).await?;
+    println!("{}", serde_json::to_string(&report)?);
+    Ok(ExitCode::SUCCESS)
+}
+
 /// The demo platform's databases: `publicdata` in the local PostgreSQL and MariaDB with
 /// DEMO.md's data (seed 1) and accounts, loaded unless it is there already. A server that
 /// cannot be reached is reported and the demo goes on without it.
@@ -589,6 +659,29 @@ async fn demo_data() {
         Ok(Err(e)) => eprintln!("tianmu demo: demo databases: {e}; going on without them"),
         Err(e) => eprintln!("tianmu demo: demo databases: loader failed: {e}"),
     }
+}
+
+/// Normal demo traffic, straight to the servers until the firewall exists, until `stop`.
+fn demo_traffic(stop: CancellationToken) -> tokio::task::JoinHandle<()> {
+    use demo::traffic::{Profile, TrafficConfig, run};
+    eprintln!(
+        "tianmu demo: normal traffic at 5 actions/s (tianmu traffic --profile <scenario> injects one)"
+    );
+    tokio::spawn(async move {
+        let cfg = TrafficConfig {
+            postgres: ([127, 0, 0, 1], 5432).into(),
+            mariadb: ([127, 0, 0, 1], 3306).into(),
+            api: DEMO_API.parse().ok(),
+            database: "publicdata".into(),
+            seed: 1,
+            rate: 5.0,
+            duration: Duration::from_secs(365 * 24 * 3600),
+            record: None,
+        };
+        if let Err(e) = run(cfg, Profile::Normal, stop).await {
+            eprintln!("tianmu demo: traffic: {e}");
+        }
+    })
 }
 
 /// Where the demo's sharing API listens.
@@ -634,13 +727,8 @@ async fn demo(cfg: Config) -> Result<ExitCode> {
     demo_data().await;
     let stop = cancel_on_signal_or(None);
     let api = demo_api(stop.clone()).await;
-    for part in [
-        "firewall",
-        "sensor",
-        "traffic simulator",
-        "analyzer",
-        "console",
-    ] {
+    let traffic = demo_traffic(stop.clone());
+    for part in ["firewall", "sensor", "analyzer", "console"] {
         eprintln!("tianmu demo: {part}: not built yet, skipped");
     }
     eprintln!("tianmu demo: press Ctrl-C to stop");
@@ -675,6 +763,7 @@ async fn demo(cfg: Config) -> Result<ExitCode> {
     if let Some(api) = api {
         let _ = api.await;
     }
+    let _ = traffic.await;
     let done = CancellationToken::new();
     done.cancel();
     pipeline.finish(done).await?;

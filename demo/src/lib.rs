@@ -19,3 +19,4 @@
 
 pub mod api;
 pub mod data;
+pub mod traffic;
