@@ -8,6 +8,7 @@ use analyzer::config::{
     AnalyzerConfig, AnalyzerRaw, ClickHouseConfig, ClickHouseRaw, SpoolConfig, SpoolRaw,
 };
 use console::config::{ConsoleConfig, ConsoleRaw};
+use demo::config::{DemoConfig, DemoRaw};
 use firewall::config::{FirewallConfig, FirewallRaw};
 use rules::file::{self, FileError, Problems};
 use sensor::config::{SensorConfig, SensorRaw};
@@ -33,6 +34,8 @@ struct Raw {
     console: ConsoleRaw,
     #[serde(default)]
     policy: PolicyRaw,
+    #[serde(default)]
+    demo: DemoRaw,
 }
 
 /// `[policy]`: the files `rules` loads.
@@ -72,6 +75,7 @@ pub struct Config {
     pub analyzer: AnalyzerConfig,
     pub console: ConsoleConfig,
     pub policy: PolicyFiles,
+    pub demo: DemoConfig,
 }
 
 /// The roles a `tianmu` process plays; each has its own spool under `spool.path`, so that
@@ -156,6 +160,7 @@ fn validate(raw: Raw, path: &Path, base: &Path, p: &mut Problems) -> Config {
         sensor: raw.sensor.validate("sensor", p),
         analyzer: raw.analyzer.validate("analyzer", p),
         console: raw.console.validate("console", p),
+        demo: raw.demo.validate("demo", p),
         policy,
     }
 }

@@ -636,11 +636,11 @@ async fn traffic(args: TrafficArgs) -> Result<ExitCode> {
 /// The demo platform's databases: `publicdata` in the local PostgreSQL and MariaDB with
 /// DEMO.md's data (seed 1) and accounts, loaded unless it is there already. A server that
 /// cannot be reached is reported and the demo goes on without it.
-async fn demo_data() {
-    let result = tokio::task::spawn_blocking(|| {
+async fn demo_data(seed: u64) {
+    let result = tokio::task::spawn_blocking(move || {
         use demo::data::{Counts, Target, generate, is_loaded, load};
         let target = Target::default();
-        let dataset = generate(1, &Counts::default());
+        let dataset = generate(seed, &Counts::default());
         if is_loaded(&target, &dataset)? {
             return Ok(None);
         }
@@ -662,19 +662,26 @@ async fn demo_data() {
 }
 
 /// Normal demo traffic, straight to the servers until the firewall exists, until `stop`.
-fn demo_traffic(stop: CancellationToken) -> tokio::task::JoinHandle<()> {
+fn demo_traffic(
+    demo: &demo::config::DemoConfig,
+    stop: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
     use demo::traffic::{Profile, TrafficConfig, run};
+    let (rate, seed, api) = (demo.traffic_rate, demo.seed, demo.api);
+    if rate <= 0.0 {
+        return tokio::spawn(async {});
+    }
     eprintln!(
-        "tianmu demo: normal traffic at 5 actions/s (tianmu traffic --profile <scenario> injects one)"
+        "tianmu demo: normal traffic at {rate} actions/s (tianmu traffic --profile <scenario> injects one)"
     );
     tokio::spawn(async move {
         let cfg = TrafficConfig {
             postgres: ([127, 0, 0, 1], 5432).into(),
             mariadb: ([127, 0, 0, 1], 3306).into(),
-            api: DEMO_API.parse().ok(),
+            api: Some(api),
             database: "publicdata".into(),
-            seed: 1,
-            rate: 5.0,
+            seed,
+            rate,
             duration: Duration::from_secs(365 * 24 * 3600),
             record: None,
         };
@@ -684,16 +691,16 @@ fn demo_traffic(stop: CancellationToken) -> tokio::task::JoinHandle<()> {
     })
 }
 
-/// Where the demo's sharing API listens.
-const DEMO_API: &str = "127.0.0.1:8088";
-
 /// Starts the demo's sharing API; a port in use is reported and the demo goes on.
-async fn demo_api(stop: CancellationToken) -> Option<tokio::task::JoinHandle<()>> {
-    let addr = DEMO_API.parse().ok()?;
+async fn demo_api(cfg: &Config, stop: CancellationToken) -> Option<tokio::task::JoinHandle<()>> {
+    let addr = cfg.demo.api;
+    let file = cfg.path.display().to_string();
     let (tx, rx) = tokio::sync::oneshot::channel();
     let task = tokio::spawn(async move {
         if let Err(e) = demo::api::serve(demo::api::ApiConfig::demo(addr), stop, Some(tx)).await {
-            eprintln!("tianmu demo: sharing API: {e}");
+            eprintln!(
+                "tianmu demo: sharing API: {e} (change `demo.api` in {file}); going on without it"
+            );
         }
     });
     match rx.await {
@@ -711,10 +718,50 @@ async fn demo_api(stop: CancellationToken) -> Option<tokio::task::JoinHandle<()>
     }
 }
 
+/// A ClickHouse for the demo: when none answers at the configured local URL, the project's
+/// `deploy/clickhouse.sh` starts one under the checkout's data folder.
+async fn demo_clickhouse(cfg: &Config) {
+    let ch = analyzer::ship::ClickHouse::new(&cfg.clickhouse);
+    if ch.version().await.is_ok() {
+        return;
+    }
+    let url = &cfg.clickhouse.url;
+    let local = url.starts_with("http://127.0.0.1:") || url.starts_with("http://localhost:");
+    let port = url
+        .rsplit(':')
+        .next()
+        .unwrap_or("8123")
+        .trim_end_matches('/')
+        .to_owned();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/clickhouse.sh");
+    if !local || !script.is_file() {
+        eprintln!(
+            "tianmu demo: ClickHouse does not answer at {url}; events wait in the spool until it does"
+        );
+        return;
+    }
+    eprintln!(
+        "tianmu demo: ClickHouse does not answer at {url}; starting one ({})",
+        script.display()
+    );
+    let status = tokio::process::Command::new("bash")
+        .arg(&script)
+        .arg("start")
+        .env("TIANMU_CH_HTTP_PORT", &port)
+        .status()
+        .await;
+    if !status.is_ok_and(|s| s.success()) {
+        eprintln!(
+            "tianmu demo: could not start ClickHouse; events wait in the spool until one answers"
+        );
+    }
+}
+
 /// `tianmu demo`: runs what is built so far on this host — for now the event pipeline,
 /// reporting its health every few seconds — until Ctrl-C.
 async fn demo(cfg: Config) -> Result<ExitCode> {
     use analyzer::event::{Body, Event, Health, HealthStatus};
+    demo_clickhouse(&cfg).await;
     let spool = cfg.spool("demo");
     let pipeline = Pipeline::start(&spool, &cfg.clickhouse, Mode::Daemon)
         .with_context(|| format!("starting the event pipeline ({})", cfg.path.display()))?;
@@ -724,10 +771,10 @@ async fn demo(cfg: Config) -> Result<ExitCode> {
         cfg.clickhouse.url,
         cfg.clickhouse.database
     );
-    demo_data().await;
+    demo_data(cfg.demo.seed).await;
     let stop = cancel_on_signal_or(None);
-    let api = demo_api(stop.clone()).await;
-    let traffic = demo_traffic(stop.clone());
+    let api = demo_api(&cfg, stop.clone()).await;
+    let traffic = demo_traffic(&cfg.demo, stop.clone());
     for part in ["firewall", "sensor", "analyzer", "console"] {
         eprintln!("tianmu demo: {part}: not built yet, skipped");
     }

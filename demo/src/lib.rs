@@ -18,5 +18,6 @@
 //! ```
 
 pub mod api;
+pub mod config;
 pub mod data;
 pub mod traffic;

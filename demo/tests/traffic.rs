@@ -46,11 +46,21 @@ fn normal_traffic_and_every_scenario_reach_the_servers() {
     let db = TestDb::new("traffic");
     db.load(&generate(1, &Counts::scaled(0.02)));
     let rt = tokio::runtime::Runtime::new().expect("runtime");
+    // The sharing API on the test database, for the API calls of normal traffic and api-scrape.
+    let mut api = demo::api::ApiConfig::demo("127.0.0.1:0".parse().expect("addr"));
+    api.database = format!(
+        "host=127.0.0.1 port=5432 user=share_api password=share_api dbname={}",
+        db.name()
+    );
+    let stop = tokio_util::sync::CancellationToken::new();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let server = rt.spawn(demo::api::serve(api, stop.clone(), Some(tx)));
+    let api_addr = rt.block_on(rx).expect("the API binds");
     let record = tempfile::NamedTempFile::new().expect("temp file");
     let cfg = |profile: Profile| TrafficConfig {
         postgres: "127.0.0.1:5432".parse().expect("addr"),
         mariadb: "127.0.0.1:3306".parse().expect("addr"),
-        api: None,
+        api: Some(api_addr),
         database: db.name().to_owned(),
         seed: 1,
         rate: if profile == Profile::Normal {
@@ -114,7 +124,7 @@ fn normal_traffic_and_every_scenario_reach_the_servers() {
         let r = rt
             .block_on(run(cfg(profile), profile, Default::default()))
             .unwrap_or_else(|e| panic!("{}: {e}", profile.name()));
-        assert!(r.statements >= 3, "{}: {r:?}", profile.name());
+        assert!(r.statements + r.api_calls >= 3, "{}: {r:?}", profile.name());
     }
     let lines = std::fs::read_to_string(record.path()).expect("record");
     for profile in [
@@ -130,6 +140,8 @@ fn normal_traffic_and_every_scenario_reach_the_servers() {
             "{profile} not recorded"
         );
     }
+    stop.cancel();
+    rt.block_on(server).expect("join").expect("API served");
     // Without a firewall the servers themselves refuse the vendor's production probes.
     assert!(
         lines
