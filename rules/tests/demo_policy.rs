@@ -262,6 +262,31 @@ const CASES: &[Case] = &[
         "account.limits",
         &[],
     ),
+    // Copying hidden values where they could be read back unmasked.
+    (
+        "app_portal",
+        P,
+        "UPDATE population SET phone = id_card WHERE id = 1",
+        Block,
+        "clearance",
+        &[],
+    ),
+    (
+        "app_portal",
+        P,
+        "INSERT INTO license (license_no) SELECT id_card FROM population WHERE id = 1",
+        Block,
+        "clearance",
+        &[],
+    ),
+    (
+        "app_portal",
+        P,
+        "INSERT INTO license (license_no, license_type) VALUES ($1, $2)",
+        Allow,
+        "",
+        &[],
+    ),
     // Tables outside its grants.
     (
         "app_portal",

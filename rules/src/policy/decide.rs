@@ -417,6 +417,28 @@ fn clearance(
             }
             index += 1;
         }
+        // Writing values computed from hidden columns copies them somewhere the account may
+        // read them back unmasked (`INSERT … SELECT id_card`, `UPDATE … SET phone = id_card`):
+        // in a write, what a select list produces is written.
+        let writes = s.kind == crate::sql::StatementKind::Write;
+        for c in &s.columns {
+            use crate::sql::Clause;
+            if c.clauses.contains(Clause::Value) || (writes && c.clauses.contains(Clause::Select)) {
+                let r = resolve(policy, req, &c.column);
+                if r.level > cl {
+                    v.add(
+                        "clearance",
+                        Action::Block,
+                        Severity::High,
+                        format!(
+                            "writes values taken from `{}` (level {}, above clearance {cl})",
+                            r.name, r.level
+                        ),
+                        format!("copying {} into other rows is not allowed", r.name),
+                    );
+                }
+            }
+        }
         for p in &s.predicates {
             if matches!(
                 p.kind,
