@@ -287,6 +287,23 @@ const CASES: &[Case] = &[
         "",
         &[],
     ),
+    // Exports are not result rows: hidden columns cannot be masked in them.
+    (
+        "app_portal",
+        P,
+        "COPY population TO STDOUT",
+        Block,
+        "clearance",
+        &[],
+    ),
+    (
+        "app_portal",
+        P,
+        "COPY (SELECT id, gender FROM population) TO STDOUT",
+        Limit,
+        "account.limits",
+        &[],
+    ),
     // Tables outside its grants.
     (
         "app_portal",

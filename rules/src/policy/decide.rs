@@ -396,6 +396,17 @@ fn clearance(
                 }
                 match src.derivation {
                     Derivation::Constant | Derivation::Aggregate { reveals: false } => {}
+                    // COPY and INTO OUTFILE data are not result rows a mask can rewrite.
+                    Derivation::Plain if s.export.is_some() => v.add(
+                        "clearance",
+                        Action::Block,
+                        Severity::High,
+                        format!(
+                            "exports `{}` (level {}, above clearance {cl}), which could only be shown masked",
+                            r.name, r.level
+                        ),
+                        format!("exporting {} is not allowed; query it instead", r.name),
+                    ),
                     Derivation::Plain => v.mask(OutputMask {
                         index,
                         output: out.name.clone(),
