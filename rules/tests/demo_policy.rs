@@ -443,6 +443,7 @@ const CASES: &[Case] = &[
         "unparsed-people",
         &[],
     ),
+    ("analyst_li", P, "EXECUTE hidden_plan(1)", Block, "dynamic-sql", &[]),
     // Vendor: the open dataset only.
     (
         "vendor_dev",
