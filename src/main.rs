@@ -90,6 +90,17 @@ enum RulesCommand {
     },
     /// Show how a statement would be analyzed and decided, and why.
     Explain(ExplainArgs),
+    /// Measure how many statements of SQL scripts or statement logs the analysis reads.
+    Coverage {
+        #[arg(long, value_enum, default_value = "postgres")]
+        protocol: ExplainProtocol,
+        /// Failure examples to print.
+        #[arg(long, default_value_t = 10)]
+        failures: usize,
+        /// Files of statements separated by `;` (psql meta-commands and COPY data skipped).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -285,6 +296,11 @@ async fn run(command: Command) -> Result<ExitCode> {
         Command::Rules { command } => match command {
             RulesCommand::Check { config, files } => rules_check(config, files),
             RulesCommand::Explain(args) => rules_explain(args),
+            RulesCommand::Coverage {
+                protocol,
+                failures,
+                files,
+            } => rules_coverage(protocol, failures, &files),
         },
         Command::Report(_) => not_built("report"),
         Command::Drill(_) => not_built("drill"),
@@ -328,6 +344,44 @@ fn rules_check(config: Option<PathBuf>, files: Vec<PathBuf>) -> Result<ExitCode>
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+fn rules_coverage(
+    protocol: ExplainProtocol,
+    failures: usize,
+    files: &[PathBuf],
+) -> Result<ExitCode> {
+    use rules::sql::Dialect;
+    use rules::sql::script::{Coverage, measure, split_statements};
+    let dialect = match protocol {
+        ExplainProtocol::Postgres => Dialect::Postgres,
+        ExplainProtocol::Mysql => Dialect::MySql,
+    };
+    let line = |name: &str, c: &Coverage| {
+        println!(
+            "{name}: {} statements, parsed {:.1}%, fallback {:.1}%, unreadable {:.1}%",
+            c.total,
+            c.percent(c.parsed),
+            c.percent(c.fallback),
+            c.percent(c.unreadable)
+        )
+    };
+    let mut total = Coverage::default();
+    for f in files {
+        let bytes = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
+        let text = String::from_utf8_lossy(&bytes);
+        let statements = split_statements(&text, dialect);
+        let c = measure(statements.iter().map(String::as_str), dialect, failures);
+        line(&f.display().to_string(), &c);
+        total.merge(&c, failures);
+    }
+    if files.len() > 1 {
+        line("total", &total);
+    }
+    for (sql, error) in &total.failures {
+        println!("  not parsed: {sql}\n    {error}");
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn rules_explain(args: ExplainArgs) -> Result<ExitCode> {

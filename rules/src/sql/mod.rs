@@ -24,6 +24,7 @@ mod fingerprint;
 mod lexical;
 mod lineage;
 pub mod name;
+pub mod script;
 mod shape;
 mod statement;
 #[cfg(test)]
