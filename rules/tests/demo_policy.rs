@@ -443,7 +443,14 @@ const CASES: &[Case] = &[
         "unparsed-people",
         &[],
     ),
-    ("analyst_li", P, "EXECUTE hidden_plan(1)", Block, "dynamic-sql", &[]),
+    (
+        "analyst_li",
+        P,
+        "EXECUTE hidden_plan(1)",
+        Block,
+        "dynamic-sql",
+        &[],
+    ),
     // Vendor: the open dataset only.
     (
         "vendor_dev",
