@@ -84,6 +84,15 @@ const CASES: &[Case] = &[
         "clearance",
         &["id_card"],
     ),
+    // A server-side cursor's DECLARE is judged like its query: its FETCHes return those rows.
+    (
+        "app_portal",
+        P,
+        "DECLARE \"c1\" CURSOR WITHOUT HOLD FOR SELECT name, id_card FROM population",
+        Mask,
+        "clearance",
+        &["id_card"],
+    ),
     (
         "app_portal",
         M,

@@ -117,6 +117,18 @@ pub struct StatementAnalysis {
     /// The default schema (PostgreSQL `SET search_path`) or database (MySQL `USE`) the
     /// statement switches the session to, normalized.
     pub switches_schema: Option<String>,
+    /// The SQL cursor the statement opens, reads or closes (PostgreSQL `DECLARE`, `FETCH`,
+    /// `CLOSE`): a `FETCH` returns the rows of its `DECLARE`, whose outputs decide masks.
+    pub cursor: Option<CursorUse>,
+}
+
+/// What a statement does with a named SQL cursor; names are folded like identifiers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CursorUse {
+    Declare(String),
+    Fetch(String),
+    /// `CLOSE name`; `None` is `CLOSE ALL`.
+    Close(Option<String>),
 }
 
 impl StatementAnalysis {
@@ -135,6 +147,7 @@ impl StatementAnalysis {
             export: None,
             import: None,
             switches_schema: None,
+            cursor: None,
         }
     }
 }

@@ -113,6 +113,7 @@ pub(crate) struct Walker<'a, 's> {
     pub(super) export: Option<super::analysis::Endpoint>,
     pub(super) import: Option<super::analysis::Endpoint>,
     pub(super) switches_schema: Option<String>,
+    pub(super) cursor: Option<super::analysis::CursorUse>,
 }
 
 impl<'a, 's> Walker<'a, 's> {
@@ -137,6 +138,7 @@ impl<'a, 's> Walker<'a, 's> {
             export: None,
             import: None,
             switches_schema: None,
+            cursor: None,
         }
     }
 

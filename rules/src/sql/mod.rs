@@ -33,7 +33,7 @@ mod tests;
 use serde::{Deserialize, Serialize};
 
 pub use analysis::{
-    Access, Analysis, Clause, Clauses, ColumnUse, Command, Derivation, Endpoint, Flag, Flags,
+    Access, Analysis, Clause, Clauses, ColumnUse, Command, CursorUse, Derivation, Endpoint, Flag, Flags,
     ObjectUse, OutputColumn, Parse, Predicate, PredicateKind, Source, StatementAnalysis,
 };
 pub use analyze::{MAX_OPERATOR_DEPTH, RECURSION_LIMIT, analyze};

@@ -28,7 +28,7 @@ use sqlparser::ast::{
 
 use super::StatementKind;
 use super::analysis::{
-    Access, Clause, Clauses, ColumnUse, Command, Derivation, Endpoint, Flag, OutputColumn, Parse,
+    Access, Clause, Clauses, ColumnUse, Command, CursorUse, Derivation, Endpoint, Flag, OutputColumn, Parse,
     StatementAnalysis,
 };
 use super::lineage::{OutCol, R, WalkError, Walker};
@@ -59,6 +59,7 @@ pub(crate) fn analyze_statement(
     analysis.export = w.export;
     analysis.import = w.import;
     analysis.switches_schema = w.switches_schema.take();
+    analysis.cursor = w.cursor.take();
     analysis.flags = w.flags;
     analysis.objects = std::mem::take(&mut w.objects);
     analysis.columns = std::mem::take(&mut w.columns);
@@ -349,15 +350,35 @@ impl Walker<'_, '_> {
                 (K::Write, C::Call, none())
             }
             Statement::Declare { stmts } => {
+                // The cursor's query is the result its FETCHes return: its outputs (for
+                // masks) and its limit are the statement's.
+                let mut outs = none();
                 for d in stmts {
                     if let Some(q) = &d.for_query {
-                        self.query(q)?;
+                        outs = self.query(q)?;
+                        match query_limit(q) {
+                            Some(limit) => self.limit = limit,
+                            None if !self.objects.is_empty() => self.flags.insert(Flag::NoLimit),
+                            None => {}
+                        }
+                    }
+                    if let Some(name) = d.names.first() {
+                        self.cursor = Some(CursorUse::Declare(self.cx.fold_ident(name)));
                     }
                 }
+                (K::Read, C::Cursor, outs)
+            }
+            Statement::Fetch { name, .. } => {
+                self.cursor = Some(CursorUse::Fetch(self.cx.fold_ident(name)));
                 (K::Read, C::Cursor, none())
             }
-            Statement::Fetch { .. } => (K::Read, C::Cursor, none()),
-            Statement::Close { .. } => (K::Session, C::Cursor, none()),
+            Statement::Close { cursor } => {
+                self.cursor = Some(CursorUse::Close(match cursor {
+                    ast::CloseCursor::All => None,
+                    ast::CloseCursor::Specific { name } => Some(self.cx.fold_ident(name)),
+                }));
+                (K::Session, C::Cursor, none())
+            }
             Statement::Lock(lock) => {
                 for t in &lock.tables {
                     let obj = self.cx.resolve_object(&t.name);

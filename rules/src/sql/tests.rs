@@ -662,6 +662,27 @@ fn session_switches() {
 }
 
 #[test]
+fn cursors_carry_their_query() {
+    let d = first(
+        PG,
+        "DECLARE \"C1\" CURSOR WITHOUT HOLD FOR SELECT id_card, name FROM population",
+    );
+    assert_eq!(d.cursor, Some(CursorUse::Declare("C1".into())));
+    let outs: Vec<_> = d.outputs.iter().map(|o| o.name.as_str()).collect();
+    assert_eq!(outs, ["id_card", "name"]);
+    assert!(d.flags.contains(Flag::NoLimit));
+    assert_eq!(
+        first(PG, "FETCH FORWARD 100 FROM \"C1\"").cursor,
+        Some(CursorUse::Fetch("C1".into()))
+    );
+    assert_eq!(
+        first(PG, "close c1").cursor,
+        Some(CursorUse::Close(Some("c1".into())))
+    );
+    assert_eq!(first(PG, "CLOSE ALL").cursor, Some(CursorUse::Close(None)));
+}
+
+#[test]
 fn fingerprints() {
     let a = run(PG, "SELECT * FROM t WHERE id = 1");
     let b = run(PG, "select *  from T where ID=42");
