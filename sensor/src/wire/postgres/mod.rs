@@ -12,9 +12,10 @@
 //! ```
 //!
 //! [`parser`] splits a byte stream into frames without copying, decodes the client messages
-//! the policy reads, and encodes what the firewall answers with. The per-connection state
-//! machine (statements, portals, pipelined responses) comes next.
+//! the policy reads, and encodes what the firewall answers with; [`backend`] decodes the
+//! server messages that carry results, completions, errors and the cancel key.
 
+pub mod backend;
 pub mod parser;
 
 pub use parser::{

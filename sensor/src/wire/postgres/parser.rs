@@ -99,7 +99,7 @@ pub fn next_startup_frame(buf: &[u8], max: usize) -> Result<Option<Frame>, WireE
 const PROTOCOL_3: u32 = 196_608;
 const SSL_REQUEST: u32 = 80_877_103;
 const GSSENC_REQUEST: u32 = 80_877_104;
-const CANCEL_REQUEST: u32 = 80_877_102;
+pub(super) const CANCEL_REQUEST: u32 = 80_877_102;
 
 /// What a connection's first message asks.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,7 +159,7 @@ pub fn parse_startup(body: &[u8]) -> Result<Startup, WireError> {
 }
 
 /// A NUL-terminated UTF-8 string at the start of `b`, and what follows it.
-fn cstr(b: &[u8]) -> Option<(&str, &[u8])> {
+pub(super) fn cstr(b: &[u8]) -> Option<(&str, &[u8])> {
     let end = b.iter().position(|&c| c == 0)?;
     Some((std::str::from_utf8(&b[..end]).ok()?, &b[end + 1..]))
 }
@@ -275,7 +275,7 @@ pub fn ready_for_query(status: u8) -> Vec<u8> {
     frame(b'Z', &[status])
 }
 
-fn frame(tag: u8, body: &[u8]) -> Vec<u8> {
+pub(super) fn frame(tag: u8, body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(body.len() + 5);
     out.push(tag);
     out.extend_from_slice(&((body.len() + 4) as u32).to_be_bytes());
