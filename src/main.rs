@@ -52,7 +52,7 @@ enum Command {
     /// Bring the demo appliance up on this host (pipeline, and every part built so far).
     Demo(ConfigArg),
     /// Run the inline database firewall listeners.
-    Firewall(ConfigArg),
+    Firewall(FirewallArgs),
     /// Run the passive sensor (capture, reassembly, protocol parsing).
     Sensor(ConfigArg),
     /// Run the analyzer (detectors, alerts, containment).
@@ -162,6 +162,36 @@ struct TrafficArgs {
     record: Option<PathBuf>,
 }
 
+/// `tianmu firewall`: the listeners of the configuration, or one listener from flags.
+#[derive(clap::Args)]
+struct FirewallArgs {
+    /// Configuration: its listeners (unless --listen is given), pipeline and policy.
+    #[arg(short, long, value_name = "FILE", env = "TIANMU_CONFIG")]
+    config: Option<PathBuf>,
+    /// Protocol of the single listener given by flags.
+    #[arg(long, value_enum, default_value = "postgres", requires = "listen")]
+    protocol: ExplainProtocol,
+    /// Run one listener on this address instead of the configured ones.
+    #[arg(long, value_name = "IP:PORT", requires = "upstream")]
+    listen: Option<std::net::SocketAddr>,
+    /// The database server of the single listener, HOST:PORT.
+    #[arg(long, value_name = "HOST:PORT", requires = "listen")]
+    upstream: Option<String>,
+    /// A policy file (`catalog.toml` and `accounts.toml` are read from its folder) instead
+    /// of the configuration's `[policy]`.
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+    /// What the single listener does with a statement it cannot judge.
+    #[arg(long, value_enum, default_value = "closed", requires = "listen")]
+    fail_mode: FailModeArg,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum FailModeArg {
+    Closed,
+    Open,
+}
+
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum ExplainProtocol {
     Postgres,
@@ -261,16 +291,7 @@ fn not_built(what: &str) -> Result<ExitCode> {
 async fn run(command: Command) -> Result<ExitCode> {
     match command {
         Command::Demo(c) => demo(load(&c)?).await,
-        Command::Firewall(c) => {
-            let cfg = load(&c)?;
-            for l in &cfg.firewall.listeners {
-                eprintln!(
-                    "configured listener {} ({:?}): {} -> {}:{}, fail {:?}",
-                    l.name, l.protocol, l.listen, l.upstream.0, l.upstream.1, l.fail_mode
-                );
-            }
-            not_built("firewall")
-        }
+        Command::Firewall(args) => firewall(args).await,
         Command::Sensor(c) => {
             let cfg = load(&c)?;
             eprintln!(
@@ -323,6 +344,107 @@ fn policy_files(config: Option<PathBuf>) -> Result<([PathBuf; 3], Option<PathBuf
         ],
         p.learned,
     ))
+}
+
+/// `tianmu firewall`.
+async fn firewall(args: FirewallArgs) -> Result<ExitCode> {
+    use firewall::audit::Sink;
+    use firewall::config::{FailMode, Listener, parse_host_port};
+    use rules::policy::reload::{Live, PolicyFiles, Reload};
+    let cfg = match (&args.config, &args.listen) {
+        (Some(path), _) => Some(load(&ConfigArg {
+            config: path.clone(),
+        })?),
+        (None, None) => Some(load(&ConfigArg {
+            config: PathBuf::from(DEFAULT_CONFIG),
+        })?),
+        (None, Some(_)) => None,
+    };
+    let (listeners, keys) = match (&args.listen, &args.upstream) {
+        (Some(listen), Some(upstream)) => {
+            let upstream =
+                parse_host_port(upstream).map_err(|e| anyhow::anyhow!("--upstream: {e}"))?;
+            let listener = Listener {
+                name: "cli".into(),
+                protocol: match args.protocol {
+                    ExplainProtocol::Postgres => analyzer::event::Protocol::Postgres,
+                    ExplainProtocol::Mysql => analyzer::event::Protocol::Mysql,
+                },
+                listen: *listen,
+                upstream,
+                fail_mode: match args.fail_mode {
+                    FailModeArg::Closed => FailMode::Closed,
+                    FailModeArg::Open => FailMode::Open,
+                },
+                tls: None,
+            };
+            (vec![listener], vec!["--listen".to_owned()])
+        }
+        _ => {
+            let cfg = cfg.as_ref().context("no configuration")?;
+            let keys = (0..cfg.firewall.listeners.len())
+                .map(|i| format!("firewall.listeners[{i}].listen"))
+                .collect();
+            (cfg.firewall.listeners.clone(), keys)
+        }
+    };
+    let ([catalog, accounts, rules], learned) = match &args.policy {
+        Some(p) => {
+            let dir = p.parent().unwrap_or(std::path::Path::new("."));
+            (
+                [
+                    dir.join("catalog.toml"),
+                    dir.join("accounts.toml"),
+                    p.clone(),
+                ],
+                None,
+            )
+        }
+        None => policy_files(args.config.clone())?,
+    };
+    let live = Live::start(
+        PolicyFiles {
+            catalog,
+            accounts,
+            rules,
+            learned,
+        },
+        |r| match r {
+            Reload::Applied { rules } => tracing::info!(rules, "Policy reloaded."),
+            Reload::Refused(e) => {
+                tracing::error!(error = %e, "Policy change refused; the previous policy stays in force.")
+            }
+        },
+    )?;
+    let stop = cancel_on_signal_or(None);
+    let (sink, pipeline, producer) = match &cfg {
+        Some(cfg) => {
+            let spool = cfg.spool("firewall");
+            let pipeline = Pipeline::start(&spool, &cfg.clickhouse, Mode::Daemon)
+                .with_context(|| format!("starting the event pipeline ({})", cfg.path.display()))?;
+            let sink = Sink::Pipeline(pipeline.producer());
+            (sink, Some(pipeline), cfg.producer("firewall"))
+        }
+        None => (Sink::Stdout, None, "cli/firewall".to_owned()),
+    };
+    let fw = firewall::run::Firewall {
+        listeners,
+        keys,
+        max_connections: cfg.as_ref().map_or(1000, |c| c.firewall.max_connections),
+        metrics: cfg.as_ref().and_then(|c| c.firewall.metrics),
+        policy: live.cell(),
+        sink,
+        producer,
+    };
+    let result = firewall::run::run(fw, stop).await;
+    if let Some(p) = pipeline {
+        let done = CancellationToken::new();
+        done.cancel();
+        p.finish(done).await?;
+    }
+    drop(live);
+    result?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn rules_check(config: Option<PathBuf>, files: Vec<PathBuf>) -> Result<ExitCode> {

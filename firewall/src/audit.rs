@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use analyzer::event::{Body, Event, Observer, Protocol, Statement, Touched};
 use analyzer::pipeline::Producer;
+use rules::decision::{Action, Severity};
 use rules::policy::{Policy, Request};
 
 use crate::decide::Judged;
@@ -29,6 +30,17 @@ pub struct Outcome {
     pub duration: Duration,
     /// SQLSTATE (PostgreSQL) or error number (MySQL); empty on success.
     pub error_code: String,
+    /// What the result itself raised after the decision (a limit reached, a row-count
+    /// alert); it replaces the decision's action and rule in the event.
+    pub raised: Option<Raised>,
+}
+
+/// An action and alert that came from the result rather than from the statement text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Raised {
+    pub action: Action,
+    pub rule: String,
+    pub severity: Severity,
 }
 
 /// The event for one statement.
@@ -66,9 +78,15 @@ pub fn statement_event(
             kind,
             objects: list(touched.objects),
             columns: list(touched.columns),
-            action: judged.action,
-            rule: judged.rule.clone(),
-            severity: judged.severity,
+            action: outcome.raised.as_ref().map_or(judged.action, |r| r.action),
+            rule: outcome
+                .raised
+                .as_ref()
+                .map_or_else(|| judged.rule.clone(), |r| r.rule.clone()),
+            severity: outcome
+                .raised
+                .as_ref()
+                .map_or(judged.severity, |r| r.severity.max(judged.severity)),
             rows: outcome.rows,
             bytes: outcome.bytes,
             duration_us: u64::try_from(outcome.duration.as_micros()).unwrap_or(u64::MAX),
@@ -77,10 +95,32 @@ pub fn statement_event(
     )
 }
 
-/// Hands the event to the pipeline without ever making the session wait: when the queue is
-/// full the event is dropped and counted (`dropped_queue`), the statement goes on.
-pub fn record(producer: &Producer, event: Event) {
-    producer.try_emit(vec![event]);
+/// Where a firewall's events go.
+#[derive(Clone)]
+pub enum Sink {
+    /// The pipeline (spool, then ClickHouse).
+    Pipeline(Producer),
+    /// Standard output, one JSON object per line (a listener started from flags alone).
+    Stdout,
+}
+
+impl Sink {
+    /// Hands the event on without ever making the session wait: when the pipeline's queue
+    /// is full the event is dropped and counted (`dropped_queue`), the statement goes on.
+    pub fn record(&self, event: Event) {
+        match self {
+            Sink::Pipeline(p) => {
+                p.try_emit(vec![event]);
+            }
+            Sink::Stdout => {
+                use std::io::Write;
+                if let Ok(line) = serde_json::to_string(&event) {
+                    let mut out = std::io::stdout().lock();
+                    let _ = writeln!(out, "{line}");
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -88,7 +128,6 @@ mod tests {
     use super::*;
     use crate::config::FailMode;
     use crate::decide::judge;
-    use rules::decision::{Action, Severity};
     use rules::sql::Dialect;
 
     #[test]

@@ -30,6 +30,8 @@ pub struct ResultLimit {
     pub rows: Option<u64>,
     pub bytes: Option<u64>,
     pub rule: String,
+    /// The alert raised when a result reaches the limit.
+    pub alert: Severity,
 }
 
 /// The verdict with what the audit event needs.
@@ -97,6 +99,7 @@ fn limit_of(d: &rules::policy::Decision) -> Option<ResultLimit> {
         rows: l.rows,
         bytes: l.bytes,
         rule: l.rule.clone(),
+        alert: l.alert,
     })
 }
 

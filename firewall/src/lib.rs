@@ -1,9 +1,10 @@
-//! Acting on traffic inline: listener → session/<protocol> → decide (asks `rules`) →
-//! mask/limit → audit (events into the analyzer's spool). So far: the listeners'
-//! configuration, the verdict every protocol session asks for, and the audit event; the
-//! protocol sessions come next (`tianmu firewall` says the proxy is not built yet).
+//! Acting on traffic inline: listener → session per protocol (`postgres`) → decide (asks
+//! `rules`) → mask/limit → audit (events into the analyzer's spool or stdout). `run` starts
+//! every listener of the configuration. The MySQL session is not built yet.
 
 pub mod audit;
 pub mod config;
 pub mod decide;
 pub mod listener;
+pub mod postgres;
+pub mod run;

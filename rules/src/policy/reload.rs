@@ -127,6 +127,12 @@ impl Live {
         self.current.load_full()
     }
 
+    /// The swap cell itself, for code that reads the policy per statement without holding
+    /// the watcher.
+    pub fn cell(&self) -> Arc<ArcSwap<Policy>> {
+        self.current.clone()
+    }
+
     /// Reloads at once (SIGHUP, tests).
     pub fn reload(&self) -> Reload {
         reload(&self.current, &self.files)

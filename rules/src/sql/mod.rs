@@ -33,8 +33,8 @@ mod tests;
 use serde::{Deserialize, Serialize};
 
 pub use analysis::{
-    Access, Analysis, Clause, Clauses, ColumnUse, Command, CursorUse, Derivation, Endpoint, Flag, Flags,
-    ObjectUse, OutputColumn, Parse, Predicate, PredicateKind, Source, StatementAnalysis,
+    Access, Analysis, Clause, Clauses, ColumnUse, Command, CursorUse, Derivation, Endpoint, Flag,
+    Flags, ObjectUse, OutputColumn, Parse, Predicate, PredicateKind, Source, StatementAnalysis,
 };
 pub use analyze::{MAX_OPERATOR_DEPTH, RECURSION_LIMIT, analyze};
 pub use fingerprint::fnv1a64;

@@ -28,8 +28,8 @@ use sqlparser::ast::{
 
 use super::StatementKind;
 use super::analysis::{
-    Access, Clause, Clauses, ColumnUse, Command, CursorUse, Derivation, Endpoint, Flag, OutputColumn, Parse,
-    StatementAnalysis,
+    Access, Clause, Clauses, ColumnUse, Command, CursorUse, Derivation, Endpoint, Flag,
+    OutputColumn, Parse, StatementAnalysis,
 };
 use super::lineage::{OutCol, R, WalkError, Walker};
 use super::name::{ColumnRef, Context, ObjectName, Schema};

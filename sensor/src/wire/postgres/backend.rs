@@ -247,7 +247,11 @@ mod tests {
         let fields = row_description(&t).expect("valid");
         assert_eq!(fields.len(), 2);
         assert_eq!(
-            (fields[1].name.as_str(), fields[1].type_oid, fields[1].format),
+            (
+                fields[1].name.as_str(),
+                fields[1].type_oid,
+                fields[1].format
+            ),
             ("id_card", 25, 1)
         );
         // A count larger than the body: an error, not an allocation or a panic.
@@ -262,7 +266,10 @@ mod tests {
         for cut in 5..row.len() - 1 {
             assert!(data_row(&row[5..cut]).is_err(), "cut at {cut}");
         }
-        assert!(data_row(&[0, 1, 0xff, 0xff, 0xff, 0xfe]).is_err(), "length -2");
+        assert!(
+            data_row(&[0, 1, 0xff, 0xff, 0xff, 0xfe]).is_err(),
+            "length -2"
+        );
         assert!(
             data_row(&[0, 1, 0x7f, 0xff, 0xff, 0xff]).is_err(),
             "length past the body"

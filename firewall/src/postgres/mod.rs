@@ -1,0 +1,409 @@
+//! The PostgreSQL listener's session: start-up (TLS and GSS requests answered, cancel
+//! requests routed), the upstream connection, and the relay loop that feeds both directions
+//! through the connection's state machine ([`state`]).
+//!
+//! ```text
+//!  client ──► start-up: SSLRequest/GSSENCRequest → 'N'; CancelRequest → upstream (known keys)
+//!         ──► StartupMessage → connect upstream (error: FATAL 08006 to the client)
+//!  relay:  client bytes → frames → Conn::client_message → server
+//!          server bytes → frames → Conn::server_message → client (+ events, cancels)
+//!  Each direction reads only while the other side drains: a slow client slows the server
+//!  through TCP, never the proxy's memory.
+//! ```
+
+pub mod mask;
+pub mod state;
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use analyzer::event::Protocol;
+use analyzer::metrics::{Counter, Histogram, Registry};
+use arc_swap::ArcSwap;
+use bytes::{Buf, BytesMut};
+use rules::decision::Action;
+use rules::policy::Policy;
+use sensor::wire::postgres::backend::cancel_request;
+use sensor::wire::postgres::parser::{
+    Limits, Startup, error_response, next_frame, next_startup_frame, parse_startup,
+};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tracing::{debug, warn};
+
+use crate::audit::{SessionInfo, Sink};
+use crate::config::FailMode;
+use crate::listener::{Client, Session};
+use state::{Conn, Out};
+
+/// What the sessions of one listener share.
+pub struct Shared {
+    pub listener: String,
+    pub upstream: (String, u16),
+    pub fail: FailMode,
+    pub policy: Arc<ArcSwap<Policy>>,
+    pub sink: Sink,
+    /// Producer id in events (`node/firewall`).
+    pub producer: String,
+    pub limits: Limits,
+    pub metrics: Metrics,
+    /// Cancel keys of the live sessions: only these are forwarded upstream.
+    keys: Mutex<HashSet<(u32, u32)>>,
+}
+
+/// Statement counters of one listener.
+pub struct Metrics {
+    allowed: Arc<Counter>,
+    masked: Arc<Counter>,
+    limited: Arc<Counter>,
+    blocked: Arc<Counter>,
+    upstream_errors: Arc<Counter>,
+    cancels: Arc<Counter>,
+    unknown_cancels: Arc<Counter>,
+    latency: Arc<Histogram>,
+}
+
+impl Metrics {
+    pub fn register(registry: &Registry, listener: &str) -> Metrics {
+        let by = |action: &'static str| {
+            registry.counter(
+                "tianmu_firewall_statements_total",
+                "Statements decided, by the action taken (limit: results cut at a limit).",
+                &[("listener", listener), ("action", action)],
+            )
+        };
+        let l = [("listener", listener)];
+        Metrics {
+            allowed: by("allow"),
+            masked: by("mask"),
+            limited: by("limit"),
+            blocked: by("block"),
+            upstream_errors: registry.counter(
+                "tianmu_firewall_upstream_errors_total",
+                "Connections to the database server that failed or broke.",
+                &l,
+            ),
+            cancels: registry.counter(
+                "tianmu_firewall_cancels_total",
+                "Cancel requests sent upstream (clients' and the firewall's own at limits).",
+                &l,
+            ),
+            unknown_cancels: registry.counter(
+                "tianmu_firewall_cancels_refused_total",
+                "Cancel requests with a key of no session of this listener, dropped.",
+                &l,
+            ),
+            latency: registry.histogram(
+                "tianmu_firewall_statement_seconds",
+                "Time from a statement's arrival to the end of its result.",
+                &l,
+            ),
+        }
+    }
+
+    /// A statement was decided (blocks are counted when refused).
+    pub fn decided(&self, action: Action) {
+        match action {
+            Action::Allow | Action::Limit => self.allowed.inc(),
+            Action::Mask => self.masked.inc(),
+            Action::Block => {}
+        }
+    }
+
+    pub fn blocked(&self) {
+        self.blocked.inc();
+    }
+
+    pub fn limited(&self) {
+        self.limited.inc();
+    }
+
+    pub fn observe(&self, d: Duration) {
+        self.latency.observe(d);
+    }
+}
+
+impl Shared {
+    pub fn new(
+        listener: &crate::config::Listener,
+        policy: Arc<ArcSwap<Policy>>,
+        sink: Sink,
+        producer: String,
+        registry: &Registry,
+    ) -> Shared {
+        Shared {
+            listener: listener.name.clone(),
+            upstream: listener.upstream.clone(),
+            fail: listener.fail_mode,
+            policy,
+            sink,
+            producer,
+            limits: Limits::default(),
+            metrics: Metrics::register(registry, &listener.name),
+            keys: Mutex::new(HashSet::new()),
+        }
+    }
+
+    fn keys(&self) -> std::sync::MutexGuard<'_, HashSet<(u32, u32)>> {
+        self.keys.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn upstream_name(&self) -> String {
+        format!("{}:{}", self.upstream.0, self.upstream.1)
+    }
+
+    async fn connect(&self) -> std::io::Result<TcpStream> {
+        let s = tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            TcpStream::connect((self.upstream.0.as_str(), self.upstream.1)),
+        )
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "timed out"))??;
+        let _ = s.set_nodelay(true);
+        Ok(s)
+    }
+
+    /// Sends a CancelRequest for `key` upstream, on a connection of its own.
+    async fn cancel(&self, key: (u32, u32)) {
+        self.metrics.cancels.inc();
+        match self.connect().await {
+            Ok(mut s) => {
+                let _ = s.write_all(&cancel_request(key.0, key.1)).await;
+                let _ = s.shutdown().await;
+            }
+            Err(e) => {
+                self.metrics.upstream_errors.inc();
+                warn!(listener = self.listener, error = %e, "Cannot send a cancel request upstream.");
+            }
+        }
+    }
+}
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bytes queued for one side before the other side stops being read.
+const HIGH_WATER: usize = 256 << 10;
+/// Answers awaited before the client stops being read.
+const MAX_PENDING: usize = 100_000;
+
+/// The PostgreSQL protocol session of a listener.
+pub struct Postgres(pub Arc<Shared>);
+
+impl Session for Postgres {
+    async fn serve(&self, client: Client) -> Result<(), String> {
+        let sh = &self.0;
+        let Client {
+            mut stream,
+            peer,
+            cancel,
+        } = client;
+        let mut buf = BytesMut::with_capacity(1024);
+        // Start-up: SSL and GSS encryption requests are refused, cancels routed, until the
+        // StartupMessage.
+        let (startup, params) = loop {
+            let frame = loop {
+                match next_startup_frame(&buf, sh.limits.max_frontend) {
+                    Ok(Some(f)) => break f,
+                    Ok(None) => {}
+                    Err(e) => return Err(format!("bad start-up message: {e}")),
+                }
+                let n = tokio::select! {
+                    n = stream.read_buf(&mut buf) => n.map_err(|e| e.to_string())?,
+                    _ = cancel.cancelled() => return Ok(()),
+                };
+                if n == 0 {
+                    return Ok(());
+                }
+            };
+            let msg = buf.split_to(frame.len);
+            match parse_startup(frame.body(&msg))
+                .map_err(|e| format!("bad start-up message: {e}"))?
+            {
+                Startup::Ssl | Startup::GssEnc => {
+                    stream.write_all(b"N").await.map_err(|e| e.to_string())?;
+                }
+                Startup::Cancel { pid, secret } => {
+                    if sh.keys().contains(&(pid, secret)) {
+                        sh.cancel((pid, secret)).await;
+                    } else {
+                        sh.metrics.unknown_cancels.inc();
+                        debug!(listener = sh.listener, %peer, "Dropped a cancel request for an unknown key.");
+                    }
+                    return Ok(());
+                }
+                Startup::Start(params) => break (msg, params),
+            }
+        };
+        let get = |k: &str| params.get(k).cloned().unwrap_or_default();
+        let account = get("user");
+        if params.contains_key("replication") {
+            let e = fatal(
+                "0A000",
+                "replication connections are not accepted by the data firewall",
+            );
+            let _ = stream.write_all(&e).await;
+            return Err("refused a replication connection".into());
+        }
+        let mut upstream = match sh.connect().await {
+            Ok(s) => s,
+            Err(e) => {
+                sh.metrics.upstream_errors.inc();
+                let msg = format!(
+                    "the data firewall cannot reach the database server {}: {e}",
+                    sh.upstream_name()
+                );
+                let _ = stream.write_all(&fatal("08006", &msg)).await;
+                return Err(msg);
+            }
+        };
+        upstream
+            .write_all(&startup)
+            .await
+            .map_err(|e| e.to_string())?;
+        let database = params
+            .get("database")
+            .cloned()
+            .unwrap_or_else(|| account.clone());
+        let conn = Conn::new(SessionInfo {
+            protocol: Protocol::Postgres,
+            account,
+            client: peer,
+            server: sh.upstream_name(),
+            application: get("application_name"),
+            database,
+        });
+        let (cr, cw) = stream.split();
+        let (sr, sw) = upstream.split();
+        relay(sh, conn, buf, (cr, cw), (sr, sw), &cancel, peer).await
+    }
+}
+
+fn fatal(code: &str, message: &str) -> Vec<u8> {
+    let mut e = error_response(code, message, None);
+    // error_response writes ERROR; start-up failures are FATAL, as the server's own are.
+    if let Some(at) = e.windows(6).position(|w| w == b"SERROR") {
+        e.splice(at..at + 6, *b"SFATAL");
+        if let Some(v) = e.windows(6).position(|w| w == b"VERROR") {
+            e.splice(v..v + 6, *b"VFATAL");
+        }
+    }
+    e
+}
+
+/// Relays until either side closes, the state machine finds the protocol broken, or
+/// shutdown.
+async fn relay<CR, CW, SR, SW>(
+    sh: &Shared,
+    mut conn: Conn,
+    mut from_client: BytesMut,
+    (mut cr, mut cw): (CR, CW),
+    (mut sr, mut sw): (SR, SW),
+    cancel: &tokio_util::sync::CancellationToken,
+    peer: SocketAddr,
+) -> Result<(), String>
+where
+    CR: AsyncRead + Unpin,
+    CW: AsyncWrite + Unpin,
+    SR: AsyncRead + Unpin,
+    SW: AsyncWrite + Unpin,
+{
+    let mut from_server = BytesMut::with_capacity(16 << 10);
+    let mut out = Out::default();
+    let mut to_server = BytesMut::new();
+    let mut to_client = BytesMut::new();
+    let mut registered: Option<(u32, u32)> = None;
+    let result = loop {
+        tokio::select! {
+            r = cw.write(&to_client), if !to_client.is_empty() => match r {
+                Ok(n) => to_client.advance(n),
+                Err(_) => break Ok(()),
+            },
+            r = sw.write(&to_server), if !to_server.is_empty() => match r {
+                Ok(n) => to_server.advance(n),
+                Err(e) => {
+                    sh.metrics.upstream_errors.inc();
+                    break Err(format!("writing to the server: {e}"));
+                }
+            },
+            r = cr.read_buf(&mut from_client),
+                if to_server.len() < HIGH_WATER && conn.awaiting() < MAX_PENDING => match r {
+                Ok(0) | Err(_) => break Ok(()),
+                Ok(_) => {
+                    if let Err(e) = frames(&mut from_client, sh.limits.max_frontend, |m| conn.client_message(sh, m, &mut out)) {
+                        let _ = cw.write_all(&error_response("08P01", &format!("protocol violation: {e}"), None)).await;
+                        break Err(format!("client: {e}"));
+                    }
+                }
+            },
+            r = sr.read_buf(&mut from_server), if to_client.len() < HIGH_WATER => match r {
+                Ok(0) | Err(_) => {
+                    // The server closed (after an error it sent, or it went away): deliver
+                    // what is queued, then end.
+                    let _ = cw.write_all(&to_client).await;
+                    let _ = cw.write_all(&out.to_client).await;
+                    break Ok(());
+                }
+                Ok(_) => {
+                    if let Err(e) = frames(&mut from_server, sh.limits.max_backend, |m| conn.server_message(sh, m, &mut out)) {
+                        sh.metrics.upstream_errors.inc();
+                        let _ = cw.write_all(&to_client).await;
+                        let _ = cw.write_all(&out.to_client).await;
+                        let _ = cw.write_all(&error_response("08P01", &format!("the data firewall cannot follow the server: {e}"), None)).await;
+                        break Err(format!("server: {e}"));
+                    }
+                }
+            },
+            _ = cancel.cancelled() => break Ok(()),
+        }
+        if !out.to_server.is_empty() {
+            to_server.extend_from_slice(&out.to_server);
+            out.to_server.clear();
+        }
+        if !out.to_client.is_empty() {
+            to_client.extend_from_slice(&out.to_client);
+            out.to_client.clear();
+        }
+        if registered.is_none()
+            && let Some(key) = conn.key
+        {
+            sh.keys().insert(key);
+            registered = Some(key);
+        }
+        if std::mem::take(&mut out.cancel)
+            && let Some(key) = conn.key
+        {
+            sh.cancel(key).await;
+        }
+    };
+    if let Some(key) = registered {
+        sh.keys().remove(&key);
+    }
+    debug!(listener = sh.listener, %peer, "Session ended.");
+    result
+}
+
+/// Feeds every complete frame in `buf` to `f`, consuming them.
+fn frames<E: std::fmt::Display>(
+    buf: &mut BytesMut,
+    max: usize,
+    mut f: impl FnMut(&[u8]) -> Result<(), E>,
+) -> Result<(), String> {
+    loop {
+        match next_frame(buf, max) {
+            Ok(Some(frame)) => {
+                let msg = buf.split_to(frame.len);
+                f(&msg).map_err(|e| e.to_string())?;
+            }
+            Ok(None) => {
+                // Room for the rest of a large message, within the limit already checked.
+                if buf.len() >= 5 {
+                    let want = u32::from_be_bytes([buf[1], buf[2], buf[3], buf[4]]) as usize + 1;
+                    buf.reserve(want.saturating_sub(buf.len()).min(max));
+                }
+                return Ok(());
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+}

@@ -1,0 +1,843 @@
+//! One proxied PostgreSQL connection as a state machine, sans-IO: client messages in →
+//! bytes for the server (or an answer for the client); server messages in → bytes for the
+//! client, audit events, and whether to cancel the running statement upstream.
+//!
+//! PostgreSQL answers every client message in order, so the machine keeps a queue of what
+//! each forwarded message will be answered with ([`Expect`]) and walks it as answers come:
+//!
+//! ```text
+//!  client: Q ──judge──► allow: forward, expect Query(run) ····· server: T D… C … Z
+//!          P ──judge──► allow: remember the verdict under the statement's name
+//!          B ─────────► the portal takes its statement's verdict and result formats
+//!          E ─────────► expect Execute(run) ······················ server: D… C|s|E
+//!          blocked ───► forward a Bind of a statement that cannot exist instead: the server
+//!                       answers it with an error exactly where the blocked statement's
+//!                       answer belongs, aborts the transaction and skips to Sync as for a
+//!                       real error; that error is replaced by the firewall's 42501.
+//! ```
+//!
+//! A run (the result of one statement) masks its rows, counts them against the account's
+//! limit — past it, rows are dropped, the statement is cancelled upstream and its end is
+//! replaced by an error naming the limit — and becomes one audit event when it ends.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Instant;
+
+use rules::decision::{Action, Severity};
+use rules::policy::{OutputMask, Request};
+use rules::sql::{CursorUse, Dialect};
+use sensor::wire::postgres::backend::{self, Field};
+use sensor::wire::postgres::parser::{self, Frontend, WireError};
+
+use crate::audit::{Outcome, Raised, SessionInfo, statement_event};
+use crate::decide::{Judged, ResultLimit, Verdict, judge};
+
+use super::Shared;
+use super::mask::{Masked, resolve, rewrite_row};
+
+/// SQLSTATE of a blocked statement (insufficient_privilege).
+pub const BLOCKED: &str = "42501";
+/// SQLSTATE of a result cut at a limit (program_limit_exceeded).
+pub const LIMITED: &str = "54000";
+
+/// The prepared statement name the firewall binds in place of a blocked message. No client
+/// can have prepared it: the firewall refuses Parse messages that use it.
+const POISON: &str = "tianmu: blocked statement";
+
+/// Most named statements, portals and cursors one connection may keep; past it, new ones
+/// are refused (a client that never closes them would grow the proxy without bound).
+pub const MAX_NAMES: usize = 10_000;
+
+/// Bytes going each way and what else the machine asks for.
+#[derive(Default)]
+pub struct Out {
+    pub to_server: Vec<u8>,
+    pub to_client: Vec<u8>,
+    /// Cancel the statement running upstream (a result passed its limit).
+    pub cancel: bool,
+}
+
+/// Why the connection must end.
+#[derive(Debug, thiserror::Error)]
+pub enum ProtocolError {
+    #[error(transparent)]
+    Wire(#[from] WireError),
+    #[error("the server sent {0:?} where no answer was expected")]
+    Unexpected(char),
+}
+
+/// What a prepared statement or portal runs.
+#[derive(Clone)]
+struct Source {
+    judged: Arc<Judged>,
+    fields: Option<Arc<[Field]>>,
+}
+
+struct Portal {
+    /// `None`: bound to a statement not prepared through the firewall (SQL `PREPARE`).
+    source: Option<Source>,
+    statement: String,
+    formats: Arc<[i16]>,
+    /// Rows and bytes of earlier executions (`Execute` with a row count, then more).
+    rows: u64,
+    bytes: u64,
+}
+
+/// A SQL cursor: its `DECLARE`'s verdict, and what its `FETCH`es have returned so far.
+struct Cursor {
+    judged: Arc<Judged>,
+    rows: u64,
+    bytes: u64,
+}
+
+/// Whose running totals a run continues.
+enum Owner {
+    None,
+    Portal(String),
+    Cursor(String),
+}
+
+/// The result of one statement as it streams back.
+struct Run {
+    judged: Arc<Judged>,
+    started: Instant,
+    rows: u64,
+    bytes: u64,
+    /// Rows and bytes before this run (earlier executions of the portal or cursor).
+    prior_rows: u64,
+    prior_bytes: u64,
+    owner: Owner,
+    fields: Option<Arc<[Field]>>,
+    formats: Arc<[i16]>,
+    /// Resolved against the result's columns at the first row.
+    masks: Option<Vec<Masked>>,
+    /// Why rows stopped being forwarded; the end of the result becomes this error.
+    cut: Option<Cut>,
+    error_code: String,
+    /// Rows reported by the completion tag (INSERT/UPDATE/DELETE return no DataRows).
+    tagged_rows: u64,
+}
+
+struct Cut {
+    message: String,
+    raised: Raised,
+}
+
+/// What the server will answer a forwarded message with, in order.
+enum Expect {
+    ParseComplete,
+    BindComplete,
+    CloseComplete,
+    DescribeStatement(String),
+    DescribePortal(String),
+    Execute(Box<Run>),
+    /// A simple query or fast-path call: everything up to ReadyForQuery.
+    Query(Box<Run>),
+    Sync,
+    /// The poison Bind's error, to be replaced by this one.
+    Blocked(Vec<u8>),
+}
+
+impl Expect {
+    fn ends_with_ready(&self) -> bool {
+        matches!(self, Expect::Sync | Expect::Query(_))
+    }
+}
+
+/// The state of one connection after its start-up message.
+pub struct Conn {
+    pub info: SessionInfo,
+    /// Authentication is over (the first ReadyForQuery has passed).
+    ready: bool,
+    /// The last transaction status (`I`, `T`, `E`).
+    pub status: u8,
+    /// The server's cancel key for this connection.
+    pub key: Option<(u32, u32)>,
+    statements: HashMap<String, Source>,
+    portals: HashMap<String, Portal>,
+    cursors: HashMap<String, Cursor>,
+    pending: VecDeque<Expect>,
+    /// The server is not skipping to Sync after a result the firewall ended with an error:
+    /// drop its answers until ReadyForQuery.
+    discard: bool,
+}
+
+impl Conn {
+    pub fn new(info: SessionInfo) -> Conn {
+        Conn {
+            info,
+            ready: false,
+            status: b'I',
+            key: None,
+            statements: HashMap::new(),
+            portals: HashMap::new(),
+            cursors: HashMap::new(),
+            pending: VecDeque::new(),
+            discard: false,
+        }
+    }
+
+    /// Answers still awaited; the session stops reading the client when too many are.
+    pub fn awaiting(&self) -> usize {
+        self.pending.len()
+    }
+
+    fn judge(&self, sh: &Shared, text: &str) -> Arc<Judged> {
+        let policy = sh.policy.load();
+        let req = self.request();
+        let j = judge(&policy, &req, text, sh.fail);
+        sh.metrics.decided(j.action);
+        Arc::new(j)
+    }
+
+    fn request(&self) -> Request<'_> {
+        Request {
+            account: &self.info.account,
+            client: self.info.client.ip(),
+            database: &self.info.database,
+            dialect: Dialect::Postgres,
+            time: chrono::Utc::now(),
+        }
+    }
+
+    fn emit(&self, sh: &Shared, judged: &Judged, outcome: &Outcome) {
+        let policy = sh.policy.load();
+        let req = self.request();
+        sh.sink.record(statement_event(
+            &sh.producer,
+            &policy,
+            &req,
+            &self.info,
+            judged,
+            outcome,
+        ));
+    }
+
+    /// A client message (`msg` is the whole frame, type byte included).
+    pub fn client_message(
+        &mut self,
+        sh: &Shared,
+        msg: &[u8],
+        out: &mut Out,
+    ) -> Result<(), ProtocolError> {
+        let (tag, body) = (msg[0], &msg[5..]);
+        match parser::parse_frontend(tag, body)? {
+            Frontend::Query(text) => {
+                let judged = self.judge(sh, text);
+                if let Some(error) = self.refusal(sh, &judged) {
+                    self.block(error, true, out);
+                    return Ok(());
+                }
+                let run = self.start_run(judged, Owner::None, None, Arc::from([]));
+                self.pending.push_back(Expect::Query(Box::new(run)));
+            }
+            Frontend::Parse { name, query } => {
+                if name == POISON {
+                    return Err(WireError::Malformed {
+                        kind: "Parse",
+                        reason: "uses the firewall's reserved statement name",
+                    }
+                    .into());
+                }
+                let judged = self.judge(sh, query);
+                let full =
+                    !self.statements.contains_key(name) && self.statements.len() >= MAX_NAMES;
+                let refusal = if full {
+                    Some(self.refuse_names(sh, &judged, "prepared statements"))
+                } else {
+                    self.refusal(sh, &judged)
+                };
+                if let Some(error) = refusal {
+                    if name.is_empty() {
+                        self.statements.remove(name);
+                    }
+                    self.block(error, false, out);
+                    return Ok(());
+                }
+                self.statements.insert(
+                    name.to_owned(),
+                    Source {
+                        judged,
+                        fields: None,
+                    },
+                );
+                self.pending.push_back(Expect::ParseComplete);
+            }
+            Frontend::Bind { portal, statement } => {
+                let formats: Arc<[i16]> = backend::bind_result_formats(body)?.into();
+                if !self.portals.contains_key(portal) && self.portals.len() >= MAX_NAMES {
+                    self.portals.clear();
+                }
+                self.portals.insert(
+                    portal.to_owned(),
+                    Portal {
+                        source: self.statements.get(statement).cloned(),
+                        statement: statement.to_owned(),
+                        formats,
+                        rows: 0,
+                        bytes: 0,
+                    },
+                );
+                self.pending.push_back(Expect::BindComplete);
+            }
+            Frontend::Describe { kind, name } => {
+                self.pending.push_back(if kind == b'S' {
+                    Expect::DescribeStatement(name.to_owned())
+                } else {
+                    Expect::DescribePortal(name.to_owned())
+                });
+            }
+            Frontend::Execute { portal, .. } => {
+                let Some(p) = self.portals.get(portal) else {
+                    // The server answers "portal does not exist" itself.
+                    let judged = self.judge(sh, "");
+                    let run = self.start_run(judged, Owner::None, None, Arc::from([]));
+                    self.pending.push_back(Expect::Execute(Box::new(run)));
+                    out.to_server.extend_from_slice(msg);
+                    return Ok(());
+                };
+                let (source, formats) = (p.source.clone(), p.formats.clone());
+                let (prior_rows, prior_bytes) = (p.rows, p.bytes);
+                let source = match source {
+                    Some(s) => s,
+                    None => {
+                        // A statement prepared with SQL `PREPARE`: judged as the `EXECUTE`
+                        // of it that it is.
+                        let text = format!("EXECUTE \"{}\"", p.statement.replace('"', "\"\""));
+                        let judged = self.judge(sh, &text);
+                        if let Some(error) = self.refusal(sh, &judged) {
+                            self.block(error, false, out);
+                            return Ok(());
+                        }
+                        Source {
+                            judged,
+                            fields: None,
+                        }
+                    }
+                };
+                let mut run = self.start_run(
+                    source.judged,
+                    Owner::Portal(portal.to_owned()),
+                    source.fields,
+                    formats,
+                );
+                if let Some(p) = self.portals.get(portal)
+                    && let Some(f) = &p.source.as_ref().and_then(|s| s.fields.clone())
+                {
+                    run.fields = Some(f.clone());
+                }
+                run.prior_rows += prior_rows;
+                run.prior_bytes += prior_bytes;
+                self.pending.push_back(Expect::Execute(Box::new(run)));
+            }
+            Frontend::Close { kind, name } => {
+                if kind == b'S' {
+                    self.statements.remove(name);
+                } else {
+                    self.portals.remove(name);
+                }
+                self.pending.push_back(Expect::CloseComplete);
+            }
+            Frontend::Sync => self.pending.push_back(Expect::Sync),
+            Frontend::Other(b'F') => {
+                // A fast-path function call names a function by OID, with no SQL to judge.
+                let judged = self.judge(sh, "\u{1}fast-path function call");
+                if let Some(error) = self.refusal(sh, &judged) {
+                    self.block(error, true, out);
+                    return Ok(());
+                }
+                let run = self.start_run(judged, Owner::None, None, Arc::from([]));
+                self.pending.push_back(Expect::Query(Box::new(run)));
+            }
+            Frontend::Flush | Frontend::Terminate | Frontend::Other(_) => {}
+        }
+        out.to_server.extend_from_slice(msg);
+        Ok(())
+    }
+
+    /// The error for a statement the firewall refuses, and its audit event; `None` when it
+    /// may run.
+    fn refusal(&mut self, sh: &Shared, judged: &Judged) -> Option<Vec<u8>> {
+        let mut refuse = match &judged.verdict {
+            Verdict::Block { rule, reason } => Some((rule.clone(), reason.clone())),
+            _ => None,
+        };
+        if refuse.is_none() {
+            let cursor = judged
+                .evaluated
+                .analysis
+                .statements
+                .first()
+                .and_then(|s| s.cursor.as_ref());
+            match cursor {
+                Some(CursorUse::Declare(name))
+                    if !self.cursors.contains_key(name) && self.cursors.len() >= MAX_NAMES =>
+                {
+                    refuse = Some((
+                        "firewall.limits".into(),
+                        format!("more than {MAX_NAMES} open cursors on one connection"),
+                    ));
+                }
+                Some(CursorUse::Fetch(name))
+                    if !self.cursors.contains_key(name)
+                    // Rows of a cursor declared elsewhere (inside a function, say) cannot
+                    // be masked or counted: a statement the firewall cannot judge.
+                    && sh.fail == crate::config::FailMode::Closed =>
+                {
+                    refuse = Some((
+                        "fail-closed".into(),
+                        format!("cursor `{name}` was not declared through the data firewall"),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        let (rule, reason) = refuse?;
+        sh.metrics.blocked();
+        let outcome = Outcome {
+            error_code: BLOCKED.into(),
+            raised: (judged.action != Action::Block).then(|| Raised {
+                action: Action::Block,
+                rule: rule.clone(),
+                severity: Severity::Medium,
+            }),
+            ..Outcome::default()
+        };
+        self.emit(sh, judged, &outcome);
+        Some(parser::error_response(
+            BLOCKED,
+            &format!("blocked by the data firewall (rule {rule}): {reason}"),
+            Some("The statement was not sent to the database server."),
+        ))
+    }
+
+    fn refuse_names(&mut self, sh: &Shared, judged: &Judged, what: &str) -> Vec<u8> {
+        sh.metrics.blocked();
+        self.emit(
+            sh,
+            judged,
+            &Outcome {
+                error_code: BLOCKED.into(),
+                raised: Some(Raised {
+                    action: Action::Block,
+                    rule: "firewall.limits".into(),
+                    severity: Severity::Medium,
+                }),
+                ..Outcome::default()
+            },
+        );
+        parser::error_response(
+            BLOCKED,
+            &format!(
+                "blocked by the data firewall: more than {MAX_NAMES} {what} on one connection"
+            ),
+            None,
+        )
+    }
+
+    /// Sends the poison in place of the refused message; `standalone` messages (Query,
+    /// FunctionCall) are answered up to ReadyForQuery, so a Sync goes with it.
+    fn block(&mut self, error: Vec<u8>, standalone: bool, out: &mut Out) {
+        let mut body = Vec::with_capacity(POISON.len() + 8);
+        body.push(0);
+        body.extend_from_slice(POISON.as_bytes());
+        body.push(0);
+        body.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+        push_frame(&mut out.to_server, b'B', &body);
+        self.pending.push_back(Expect::Blocked(error));
+        if standalone {
+            push_frame(&mut out.to_server, b'S', &[]);
+            self.pending.push_back(Expect::Sync);
+        }
+    }
+
+    fn start_run(
+        &mut self,
+        judged: Arc<Judged>,
+        owner: Owner,
+        fields: Option<Arc<[Field]>>,
+        formats: Arc<[i16]>,
+    ) -> Run {
+        let mut run = Run {
+            judged,
+            started: Instant::now(),
+            rows: 0,
+            bytes: 0,
+            prior_rows: 0,
+            prior_bytes: 0,
+            owner,
+            fields,
+            formats,
+            masks: None,
+            cut: None,
+            error_code: String::new(),
+            tagged_rows: 0,
+        };
+        let cursor = run
+            .judged
+            .evaluated
+            .analysis
+            .statements
+            .first()
+            .and_then(|s| s.cursor.clone());
+        match cursor {
+            Some(CursorUse::Declare(name)) => {
+                self.cursors.insert(
+                    name,
+                    Cursor {
+                        judged: run.judged.clone(),
+                        rows: 0,
+                        bytes: 0,
+                    },
+                );
+            }
+            Some(CursorUse::Fetch(name)) => {
+                if let Some(c) = self.cursors.get(&name) {
+                    // A FETCH returns its DECLARE's rows: masked, limited and audited as them.
+                    run.judged = c.judged.clone();
+                    run.prior_rows = c.rows;
+                    run.prior_bytes = c.bytes;
+                    run.owner = Owner::Cursor(name);
+                }
+            }
+            Some(CursorUse::Close(Some(name))) => {
+                self.cursors.remove(&name);
+            }
+            Some(CursorUse::Close(None)) => self.cursors.clear(),
+            None => {}
+        }
+        run
+    }
+
+    /// A server message (`msg` is the whole frame).
+    pub fn server_message(
+        &mut self,
+        sh: &Shared,
+        msg: &[u8],
+        out: &mut Out,
+    ) -> Result<(), ProtocolError> {
+        let (tag, body) = (msg[0], &msg[5..]);
+        match tag {
+            // Asynchronous: notices, parameter changes, notifications.
+            b'N' | b'S' | b'A' => {
+                out.to_client.extend_from_slice(msg);
+                return Ok(());
+            }
+            b'K' => self.key = Some(backend::backend_key(body)?),
+            _ => {}
+        }
+        if !self.ready {
+            // Authentication and start-up: passed through untouched.
+            if tag == b'Z' {
+                self.ready = true;
+                self.status = body.first().copied().unwrap_or(b'I');
+            }
+            out.to_client.extend_from_slice(msg);
+            return Ok(());
+        }
+        if tag == b'Z' {
+            self.status = body.first().copied().unwrap_or(b'I');
+            self.discard = false;
+            self.ready_for_query(sh);
+            out.to_client.extend_from_slice(msg);
+            return Ok(());
+        }
+        if self.discard {
+            return Ok(());
+        }
+        let Some(front) = self.pending.front_mut() else {
+            return Err(ProtocolError::Unexpected(tag as char));
+        };
+        match front {
+            Expect::Execute(_) => return self.result_message(sh, false, msg, out),
+            Expect::Query(_) => return self.result_message(sh, true, msg, out),
+            Expect::Blocked(error) if tag == b'E' => {
+                out.to_client.extend_from_slice(error);
+                self.pending.pop_front();
+                self.skip_to_sync();
+                return Ok(());
+            }
+            _ => {}
+        }
+        if tag == b'E' {
+            // The server now skips everything up to Sync.
+            self.pending.pop_front();
+            self.skip_to_sync();
+            out.to_client.extend_from_slice(msg);
+            return Ok(());
+        }
+        match (self.pending.front(), tag) {
+            (Some(Expect::ParseComplete), b'1')
+            | (Some(Expect::BindComplete), b'2')
+            | (Some(Expect::CloseComplete), b'3')
+            | (Some(Expect::DescribeStatement(_) | Expect::DescribePortal(_)), b'n') => {
+                self.pending.pop_front();
+            }
+            (Some(Expect::DescribeStatement(_)), b't') => {}
+            (Some(Expect::DescribeStatement(name)), b'T') => {
+                let fields: Arc<[Field]> = backend::row_description(body)?.into();
+                if let Some(s) = self.statements.get_mut(name) {
+                    s.fields = Some(fields);
+                }
+                self.pending.pop_front();
+            }
+            (Some(Expect::DescribePortal(name)), b'T') => {
+                let fields: Arc<[Field]> = backend::row_description(body)?.into();
+                if let Some(Some(s)) = self.portals.get_mut(name).map(|p| p.source.as_mut()) {
+                    s.fields = Some(fields);
+                }
+                self.pending.pop_front();
+            }
+            (_, b'D' | b'd') => return Err(ProtocolError::Unexpected(tag as char)),
+            _ => {}
+        }
+        out.to_client.extend_from_slice(msg);
+        Ok(())
+    }
+
+    /// A message of the result at the front of the queue.
+    fn result_message(
+        &mut self,
+        sh: &Shared,
+        simple: bool,
+        msg: &[u8],
+        out: &mut Out,
+    ) -> Result<(), ProtocolError> {
+        let (tag, body) = (msg[0], &msg[5..]);
+        let Some(Expect::Execute(run) | Expect::Query(run)) = self.pending.front_mut() else {
+            return Ok(());
+        };
+        match tag {
+            b'T' => {
+                run.fields = Some(backend::row_description(body)?.into());
+                run.masks = None;
+                if run.cut.is_none() {
+                    out.to_client.extend_from_slice(msg);
+                }
+                return Ok(());
+            }
+            b'D' => return row(sh, run, msg, out),
+            b'H' => {
+                // COPY … TO STDOUT: its data cannot be masked column by column.
+                if run.cut.is_none() && !wanted_masks(&run.judged).is_empty() {
+                    run.cut = Some(Cut {
+                        message: "blocked by the data firewall: the result has masked columns and cannot be exported with COPY".into(),
+                        raised: Raised {
+                            action: Action::Block,
+                            rule: run.judged.rule.clone(),
+                            severity: Severity::Medium,
+                        },
+                    });
+                    out.cancel = true;
+                }
+                if run.cut.is_none() {
+                    out.to_client.extend_from_slice(msg);
+                }
+                return Ok(());
+            }
+            b'd' => return row(sh, run, msg, out),
+            b'c' => {
+                if run.cut.is_none() {
+                    out.to_client.extend_from_slice(msg);
+                }
+                return Ok(());
+            }
+            b'C' | b'E' | b'I' | b's' => {}
+            _ => {
+                out.to_client.extend_from_slice(msg);
+                return Ok(());
+            }
+        }
+        // The end of one statement's result.
+        if tag == b'C' {
+            let tag_text = backend::command_complete(body)?;
+            run.tagged_rows += backend::command_rows(tag_text).unwrap_or(0);
+        }
+        if tag == b'E' {
+            run.error_code = backend::notice(body)?.code;
+        }
+        let cut = run.cut.take();
+        match &cut {
+            Some(c) => {
+                out.to_client
+                    .extend_from_slice(&parser::error_response(LIMITED, &c.message, None));
+                run.error_code = LIMITED.into();
+            }
+            None => out.to_client.extend_from_slice(msg),
+        }
+        if simple {
+            // More statements of the same Query may follow; the run ends at ReadyForQuery.
+            if let Some(c) = cut {
+                run.cut = Some(c);
+                if tag != b'E' {
+                    self.discard = true;
+                }
+            }
+            return Ok(());
+        }
+        let Some(Expect::Execute(mut run)) = self.pending.pop_front() else {
+            return Ok(());
+        };
+        run.cut = cut;
+        let server_skips = tag == b'E';
+        let cut_here = run.cut.is_some();
+        self.finish(sh, *run, tag == b's');
+        if server_skips {
+            self.skip_to_sync();
+        } else if cut_here {
+            self.discard = true;
+        }
+        Ok(())
+    }
+
+    /// ReadyForQuery: the Sync or Query at the front of the queue is answered.
+    fn ready_for_query(&mut self, sh: &Shared) {
+        while let Some(e) = self.pending.pop_front() {
+            let done = e.ends_with_ready();
+            match e {
+                Expect::Query(run) | Expect::Execute(run) => self.finish(sh, *run, false),
+                _ => {}
+            }
+            if done {
+                break;
+            }
+        }
+    }
+
+    /// After an error the server ignores messages up to Sync; so do their expectations.
+    fn skip_to_sync(&mut self) {
+        while let Some(e) = self.pending.front() {
+            if e.ends_with_ready() {
+                break;
+            }
+            self.pending.pop_front();
+        }
+    }
+
+    /// A run's result is complete: running totals go back to its owner, the event out.
+    fn finish(&mut self, sh: &Shared, run: Run, suspended: bool) {
+        let rows = if run.rows > 0 {
+            run.rows
+        } else {
+            run.tagged_rows
+        };
+        match &run.owner {
+            Owner::Portal(name) if suspended => {
+                if let Some(p) = self.portals.get_mut(name) {
+                    p.rows = run.prior_rows + run.rows;
+                    p.bytes = run.prior_bytes + run.bytes;
+                }
+            }
+            Owner::Cursor(name) => {
+                if let Some(c) = self.cursors.get_mut(name) {
+                    c.rows = run.prior_rows + run.rows;
+                    c.bytes = run.prior_bytes + run.bytes;
+                }
+            }
+            _ => {}
+        }
+        let mut raised = run.cut.map(|c| c.raised);
+        if raised.is_none()
+            && let Some(alert) = &run.judged.evaluated.decision.alert_rows
+            && run.prior_rows + rows > alert.rows
+        {
+            raised = Some(Raised {
+                action: run.judged.action,
+                rule: alert.rule.clone(),
+                severity: alert.severity,
+            });
+        }
+        if let Some(r) = &raised
+            && r.action == Action::Limit
+        {
+            sh.metrics.limited();
+        }
+        let duration = run.started.elapsed();
+        sh.metrics.observe(duration);
+        let outcome = Outcome {
+            rows,
+            bytes: run.bytes,
+            duration,
+            error_code: run.error_code,
+            raised,
+        };
+        self.emit(sh, &run.judged, &outcome);
+    }
+}
+
+/// The masks the verdict asks for.
+fn wanted_masks(j: &Judged) -> &[OutputMask] {
+    match &j.verdict {
+        Verdict::Mask { masks, .. } => masks,
+        _ => &[],
+    }
+}
+
+fn limit_of(j: &Judged) -> Option<&ResultLimit> {
+    match &j.verdict {
+        Verdict::Allow { limit } | Verdict::Mask { limit, .. } => limit.as_ref(),
+        Verdict::Block { .. } => None,
+    }
+}
+
+/// One row (DataRow, or CopyData of a COPY out): limit, mask, forward.
+fn row(sh: &Shared, run: &mut Run, msg: &[u8], out: &mut Out) -> Result<(), ProtocolError> {
+    if run.cut.is_some() {
+        return Ok(());
+    }
+    let len = msg.len() as u64;
+    if let Some(limit) = limit_of(&run.judged) {
+        let rows = run.prior_rows + run.rows;
+        let bytes = run.prior_bytes + run.bytes;
+        let over = if limit.rows.is_some_and(|max| rows >= max) {
+            Some(format!("{} rows", limit.rows.unwrap_or_default()))
+        } else if limit.bytes.is_some_and(|max| bytes + len > max) {
+            Some(format!("{} bytes", limit.bytes.unwrap_or_default()))
+        } else {
+            None
+        };
+        if let Some(what) = over {
+            run.cut = Some(Cut {
+                message: format!(
+                    "result cut by the data firewall at the limit of {what} (rule {})",
+                    limit.rule
+                ),
+                raised: Raised {
+                    action: Action::Limit,
+                    rule: limit.rule.clone(),
+                    severity: limit.alert,
+                },
+            });
+            out.cancel = true;
+            return Ok(());
+        }
+    }
+    run.rows += 1;
+    run.bytes += len;
+    if msg[0] == b'd' {
+        out.to_client.extend_from_slice(msg);
+        return Ok(());
+    }
+    let wanted = wanted_masks(&run.judged);
+    if wanted.is_empty() {
+        out.to_client.extend_from_slice(msg);
+        return Ok(());
+    }
+    let masks = run
+        .masks
+        .get_or_insert_with(|| resolve(wanted, run.fields.as_deref(), &run.formats));
+    rewrite_row(
+        masks,
+        &sh.policy.load().rules.mask_key,
+        &msg[5..],
+        &mut out.to_client,
+    )?;
+    Ok(())
+}
+
+fn push_frame(out: &mut Vec<u8>, tag: u8, body: &[u8]) {
+    out.push(tag);
+    out.extend_from_slice(&((body.len() + 4) as u32).to_be_bytes());
+    out.extend_from_slice(body);
+}

@@ -1,0 +1,141 @@
+//! `tianmu firewall`: every configured listener, the policy they share (hot-reloaded by the
+//! caller's watcher through the swap cell), the audit sink and `/metrics`, until cancelled.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use analyzer::event::Protocol;
+use analyzer::metrics::Registry;
+use arc_swap::ArcSwap;
+use rules::policy::Policy;
+use tokio_util::sync::CancellationToken;
+use tracing::warn;
+
+use crate::audit::Sink;
+use crate::config::Listener;
+use crate::listener::{self, ListenError, ListenerMetrics};
+use crate::postgres::{Postgres, Shared};
+
+/// What the firewall runs.
+pub struct Firewall {
+    pub listeners: Vec<Listener>,
+    /// The config key each listener's address came from (for bind errors).
+    pub keys: Vec<String>,
+    pub max_connections: usize,
+    pub metrics: Option<SocketAddr>,
+    pub policy: Arc<ArcSwap<Policy>>,
+    pub sink: Sink,
+    /// Producer id in events.
+    pub producer: String,
+}
+
+/// Why the firewall could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Listen(#[from] ListenError),
+    #[error(
+        "cannot serve /metrics on {addr}: {source} (change `firewall.metrics` in the configuration)"
+    )]
+    Metrics {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("no listener to run: configure [[firewall.listeners]] or give --listen and --upstream")]
+    Nothing,
+}
+
+/// Binds everything first (a port in use stops the start with its config key), then serves
+/// until `cancel` fires and the sessions have drained.
+pub async fn run(fw: Firewall, cancel: CancellationToken) -> Result<(), RunError> {
+    let registry = Registry::new();
+    {
+        let policy = fw.policy.clone();
+        registry.counter_fn(
+            "tianmu_firewall_decision_cache_hits_total",
+            "Statements decided from the decision cache (the count restarts on policy reload).",
+            &[],
+            move || {
+                policy
+                    .load()
+                    .cache_stats()
+                    .hits
+                    .load(std::sync::atomic::Ordering::Relaxed)
+            },
+        );
+        let policy = fw.policy.clone();
+        registry.counter_fn(
+            "tianmu_firewall_decision_cache_misses_total",
+            "Statements analyzed and decided afresh (the count restarts on policy reload).",
+            &[],
+            move || {
+                policy
+                    .load()
+                    .cache_stats()
+                    .misses
+                    .load(std::sync::atomic::Ordering::Relaxed)
+            },
+        );
+    }
+    let mut bound = Vec::new();
+    for (l, key) in fw.listeners.iter().zip(&fw.keys) {
+        if l.protocol != Protocol::Postgres {
+            warn!(
+                listener = l.name,
+                "The MySQL listener is not built yet; skipped."
+            );
+            continue;
+        }
+        bound.push((l, listener::bind(&l.name, l.listen, key).await?));
+    }
+    if bound.is_empty() {
+        return Err(RunError::Nothing);
+    }
+    let metrics_server = match fw.metrics {
+        Some(addr) => {
+            // Bind now so that a port in use is a start-up error.
+            let probe = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|source| RunError::Metrics { addr, source })?;
+            drop(probe);
+            Some(tokio::spawn(analyzer::metrics::serve(
+                addr,
+                registry.clone(),
+                cancel.clone(),
+            )))
+        }
+        None => None,
+    };
+    let mut tasks = Vec::new();
+    for (l, socket) in bound {
+        let shared = Arc::new(Shared::new(
+            l,
+            fw.policy.clone(),
+            fw.sink.clone(),
+            fw.producer.clone(),
+            &registry,
+        ));
+        let metrics = Arc::new(ListenerMetrics::register(&registry, &l.name));
+        let name = l.name.clone();
+        let cancel = cancel.clone();
+        let max = fw.max_connections;
+        tasks.push(tokio::spawn(async move {
+            listener::serve(
+                &name,
+                socket,
+                max,
+                Arc::new(Postgres(shared)),
+                metrics,
+                cancel,
+            )
+            .await;
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    if let Some(m) = metrics_server {
+        let _ = m.await;
+    }
+    Ok(())
+}
