@@ -33,6 +33,7 @@ PACKAGES=(
     postgresql-15
     mariadb-client
     sysbench
+    pgbouncer
     curl
     ca-certificates
 )
