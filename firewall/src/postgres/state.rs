@@ -841,3 +841,154 @@ fn push_frame(out: &mut Vec<u8>, tag: u8, body: &[u8]) {
     out.extend_from_slice(&((body.len() + 4) as u32).to_be_bytes());
     out.extend_from_slice(body);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::Sink;
+    use crate::config::{FailMode, Listener};
+    use analyzer::event::Protocol;
+    use sensor::wire::postgres::backend::{data_row, encode_data_row, notice};
+
+    fn shared() -> Shared {
+        let catalog = "default-level = 1\n[[table]]\nname = 'db.t'\ncategory = 'c'\nsharing = 'restricted'\nopening = 'forbidden'\ncolumns = [{ name = 'secret', level = 3, mask = 'keep 1 1' }]\n";
+        let accounts = "[[account]]\nname = 'app'\nkind = 'database'\nrole = 'application'\nenvironment = 'prod'\nclearance = 2\nrow-limit = 2\n";
+        let rules = "[[rule]]\nname = 'no-sleep'\nshapes = ['time-delay']\naction = 'block'\nreason = 'no'\nalert = 'high'\n";
+        let policy = rules::policy::Policy::parse(catalog, accounts, rules)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let listener = Listener {
+            name: "t".into(),
+            protocol: Protocol::Postgres,
+            listen: "127.0.0.1:1".parse().expect("addr"),
+            upstream: ("127.0.0.1".into(), 5432),
+            fail_mode: FailMode::Closed,
+            tls: None,
+        };
+        Shared::new(
+            &listener,
+            Arc::new(arc_swap::ArcSwap::from_pointee(policy)),
+            Sink::Stdout,
+            "t/firewall".into(),
+            &analyzer::metrics::Registry::new(),
+        )
+    }
+
+    fn conn(sh: &Shared) -> Conn {
+        let mut c = Conn::new(SessionInfo {
+            protocol: Protocol::Postgres,
+            account: "app".into(),
+            client: "127.0.0.1:5000".parse().expect("addr"),
+            server: "db".into(),
+            application: "test".into(),
+            database: "db".into(),
+        });
+        let mut out = Out::default();
+        // Authentication passes untouched; the first ReadyForQuery ends it.
+        for m in [msg(b'R', &[0, 0, 0, 0]), msg(b'Z', b"I")] {
+            c.server_message(sh, &m, &mut out).expect("start-up");
+        }
+        c
+    }
+
+    fn msg(tag: u8, body: &[u8]) -> Vec<u8> {
+        let mut m = vec![tag];
+        push_frame(&mut m, tag, body);
+        m.remove(0);
+        m
+    }
+
+    fn cstrs(parts: &[&str]) -> Vec<u8> {
+        parts.iter().flat_map(|p| p.bytes().chain([0])).collect()
+    }
+
+    /// The tags of the messages in `bytes`.
+    fn tags(bytes: &[u8]) -> String {
+        messages(bytes).iter().map(|m| m[0] as char).collect()
+    }
+
+    fn messages(bytes: &[u8]) -> Vec<Vec<u8>> {
+        let mut rest = bytes;
+        let mut all = Vec::new();
+        while let Ok(Some(f)) = parser::next_frame(rest, 1 << 20) {
+            all.push(rest[..f.len].to_vec());
+            rest = &rest[f.len..];
+        }
+        all
+    }
+
+    fn row(v: &str) -> Vec<u8> {
+        encode_data_row([Some(v.as_bytes())].into_iter())
+    }
+
+    #[test]
+    fn a_blocked_parse_in_a_pipeline_errors_in_place_and_the_rest_is_skipped() {
+        let sh = shared();
+        let mut c = conn(&sh);
+        let mut out = Out::default();
+        let mut bind = cstrs(&["", ""]);
+        bind.extend([0, 0, 0, 0, 0, 0]);
+        for m in [
+            msg(
+                b'P',
+                &[cstrs(&["", "SELECT pg_sleep(10)"]), vec![0, 0]].concat(),
+            ),
+            msg(b'B', &bind),
+            msg(b'E', &[0, 0, 0, 0, 0]),
+            msg(b'S', b""),
+        ] {
+            c.client_message(&sh, &m, &mut out).expect("client");
+        }
+        // The Parse was replaced by the poison Bind; the rest went as sent.
+        assert_eq!(tags(&out.to_server), "BBES");
+        assert!(!String::from_utf8_lossy(&out.to_server).contains("pg_sleep"));
+        let mut back = Out::default();
+        let poison_error =
+            parser::error_response("26000", "prepared statement does not exist", None);
+        for m in [poison_error, msg(b'Z', b"I")] {
+            c.server_message(&sh, &m, &mut back).expect("server");
+        }
+        assert_eq!(tags(&back.to_client), "EZ");
+        let e = notice(&back.to_client[5..]).expect("error");
+        assert_eq!(e.code, BLOCKED);
+        assert!(e.message.contains("rule no-sleep"), "{}", e.message);
+        assert_eq!(c.awaiting(), 0);
+    }
+
+    #[test]
+    fn a_result_past_the_limit_is_cut_cancelled_and_ended_with_an_error() {
+        let sh = shared();
+        let mut c = conn(&sh);
+        let mut out = Out::default();
+        c.client_message(&sh, &msg(b'Q', &cstrs(&["SELECT secret FROM t"])), &mut out)
+            .expect("client");
+        assert_eq!(tags(&out.to_server), "Q");
+        let mut field = cstrs(&["secret"]);
+        field.extend([
+            0, 0, 0, 1, 0, 1, 0, 0, 0, 25, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0,
+        ]);
+        let desc = msg(b'T', &[vec![0, 1], field].concat());
+        let mut back = Out::default();
+        for m in [
+            desc,
+            row("abcdef"),
+            row("ghijkl"),
+            row("mnopqr"),
+            row("stuvwx"),
+            msg(b'C', &cstrs(&["SELECT 4"])),
+            msg(b'Z', b"I"),
+        ] {
+            c.server_message(&sh, &m, &mut back).expect("server");
+        }
+        assert!(back.cancel, "the statement is cancelled upstream");
+        assert_eq!(tags(&back.to_client), "TDDEZ");
+        // The rows that passed are masked (keep 1 1); the end is the limit's error.
+        let msgs = messages(&back.to_client);
+        assert_eq!(
+            data_row(&msgs[1][5..]).expect("row"),
+            [Some(&b"a****f"[..])]
+        );
+        let e = notice(&msgs[3][5..]).expect("error");
+        assert_eq!(e.code, LIMITED);
+        assert!(e.message.contains("2 rows"), "{}", e.message);
+    }
+}
