@@ -809,6 +809,9 @@ fn row(sh: &Shared, run: &mut Run, msg: &[u8], out: &mut Out) -> Result<(), Prot
                     severity: limit.alert,
                 },
             });
+            // PostgreSQL's cancel hits whatever the backend runs when it arrives: if the
+            // statement finished first and the client had pipelined another, that one is
+            // cancelled. The protocol offers nothing finer (pgbouncer has the same race).
             out.cancel = true;
             return Ok(());
         }
