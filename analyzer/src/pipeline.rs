@@ -29,6 +29,8 @@ use crate::spool::{self, Counters, SpoolError, SpoolStats, Writer};
 /// Most events the writer takes from the queue for one append.
 const WRITE_BATCH: usize = 50_000;
 const TICK: Duration = Duration::from_secs(1);
+/// How long the writer waits for more events after the first of a batch.
+const LINGER: Duration = Duration::from_millis(2);
 
 struct Job {
     events: Vec<Event>,
@@ -206,14 +208,20 @@ async fn write_loop(mut writer: Writer, mut rx: mpsc::Receiver<Job>, stop: Cance
         let Some(first) = first else { break };
         let mut jobs = vec![first];
         let mut n = jobs[0].events.len();
+        // Producers that emit one event at a time (a firewall session per statement) would
+        // otherwise cost a trip to the blocking pool each: linger briefly for more.
+        let linger = tokio::time::Instant::now() + LINGER;
         while n < WRITE_BATCH {
-            match rx.try_recv() {
-                Ok(job) => {
-                    n += job.events.len();
-                    jobs.push(job);
-                }
-                Err(_) => break,
-            }
+            let job = match rx.try_recv() {
+                Ok(job) => job,
+                Err(_) if stop.is_cancelled() => break,
+                Err(_) => match tokio::time::timeout_at(linger, rx.recv()).await {
+                    Ok(Some(job)) => job,
+                    _ => break,
+                },
+            };
+            n += job.events.len();
+            jobs.push(job);
         }
         let mut events = Vec::with_capacity(n);
         let mut acks = Vec::new();
