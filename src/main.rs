@@ -258,13 +258,13 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if let Some(n) = std::env::var("TIANMU_WORKERS").ok().and_then(|v| v.parse().ok()) {
+    if let Some(n) = std::env::var("TIANMU_WORKERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
         builder.worker_threads(n);
     }
-    let runtime = match builder
-        .enable_all()
-        .build()
-    {
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
