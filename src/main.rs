@@ -260,7 +260,8 @@ fn main() -> ExitCode {
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = std::env::var("TIANMU_WORKERS")
         .ok()
-        .and_then(|v| v.parse().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| *n > 0)
     {
         builder.worker_threads(n);
     }
