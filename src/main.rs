@@ -843,8 +843,89 @@ async fn demo_data(seed: u64) {
 }
 
 /// Normal demo traffic, straight to the servers until the firewall exists, until `stop`.
+/// The firewall's PostgreSQL listeners of the demo config, auditing into the demo's
+/// pipeline. Returns the task, the policy watcher (kept alive by the caller) and the address
+/// the demo traffic should use for PostgreSQL: the first listener when it started, else the
+/// server itself. Anything that fails is reported and the demo goes on without it.
+async fn demo_firewall(
+    cfg: &Config,
+    pipeline: &Pipeline,
+    stop: CancellationToken,
+) -> (
+    Option<tokio::task::JoinHandle<()>>,
+    Option<rules::policy::reload::Live>,
+    std::net::SocketAddr,
+) {
+    use rules::policy::reload::{Live, PolicyFiles};
+    let direct: std::net::SocketAddr = ([127, 0, 0, 1], 5432).into();
+    let p = &cfg.policy;
+    let (Some(catalog), Some(accounts), Some(rules)) =
+        (p.catalog.clone(), p.accounts.clone(), p.rules.clone())
+    else {
+        eprintln!(
+            "tianmu demo: firewall: [policy] is incomplete in {}; skipped",
+            cfg.path.display()
+        );
+        return (None, None, direct);
+    };
+    let live = match Live::start(
+        PolicyFiles {
+            catalog,
+            accounts,
+            rules,
+            learned: p.learned.clone(),
+        },
+        |_| {},
+    ) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("tianmu demo: firewall: {e}; skipped");
+            return (None, None, direct);
+        }
+    };
+    let listeners = cfg.firewall.listeners.clone();
+    let pg = listeners
+        .iter()
+        .find(|l| l.protocol == analyzer::event::Protocol::Postgres)
+        .map(|l| l.listen);
+    let keys = (0..listeners.len())
+        .map(|i| format!("firewall.listeners[{i}].listen"))
+        .collect();
+    let fw = firewall::run::Firewall {
+        listeners,
+        keys,
+        max_connections: cfg.firewall.max_connections,
+        metrics: cfg.firewall.metrics,
+        policy: live.cell(),
+        sink: firewall::audit::Sink::Pipeline(pipeline.producer()),
+        producer: cfg.producer("firewall"),
+    };
+    let task = tokio::spawn(async move {
+        if let Err(e) = firewall::run::run(fw, stop).await {
+            eprintln!("tianmu demo: firewall: {e}; going on without it");
+        }
+    });
+    let Some(pg) = pg else {
+        return (Some(task), Some(live), direct);
+    };
+    for _ in 0..50 {
+        if task.is_finished() {
+            return (None, None, direct);
+        }
+        if tokio::net::TcpStream::connect(pg).await.is_ok() {
+            eprintln!(
+                "tianmu demo: firewall: PostgreSQL listener on {pg}, demo traffic goes through it"
+            );
+            return (Some(task), Some(live), pg);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    (Some(task), Some(live), direct)
+}
+
 fn demo_traffic(
     demo: &demo::config::DemoConfig,
+    postgres: std::net::SocketAddr,
     stop: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
     use demo::traffic::{Profile, TrafficConfig, run};
@@ -857,7 +938,7 @@ fn demo_traffic(
     );
     tokio::spawn(async move {
         let cfg = TrafficConfig {
-            postgres: ([127, 0, 0, 1], 5432).into(),
+            postgres,
             mariadb: ([127, 0, 0, 1], 3306).into(),
             api: Some(api),
             database: "publicdata".into(),
@@ -955,8 +1036,9 @@ async fn demo(cfg: Config) -> Result<ExitCode> {
     demo_data(cfg.demo.seed).await;
     let stop = cancel_on_signal_or(None);
     let api = demo_api(&cfg, stop.clone()).await;
-    let traffic = demo_traffic(&cfg.demo, stop.clone());
-    for part in ["firewall", "sensor", "analyzer", "console"] {
+    let (firewall, _policy, pg) = demo_firewall(&cfg, &pipeline, stop.clone()).await;
+    let traffic = demo_traffic(&cfg.demo, pg, stop.clone());
+    for part in ["sensor", "analyzer", "console"] {
         eprintln!("tianmu demo: {part}: not built yet, skipped");
     }
     eprintln!("tianmu demo: press Ctrl-C to stop");
@@ -992,6 +1074,9 @@ async fn demo(cfg: Config) -> Result<ExitCode> {
         let _ = api.await;
     }
     let _ = traffic.await;
+    if let Some(f) = firewall {
+        let _ = f.await;
+    }
     let done = CancellationToken::new();
     done.cancel();
     pipeline.finish(done).await?;

@@ -381,6 +381,8 @@ fn the_demo_rules_hold_through_the_proxy() {
         );
     }
     assert!(has("app_portal", "limit", Some(200), "54000"), "{got}");
+    // Under its limit a statement is audited as allowed: `limit` means a result was cut.
+    assert!(has("app_portal", "allow", Some(1), ""), "{got}");
 }
 
 #[test]

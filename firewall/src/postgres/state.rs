@@ -753,6 +753,14 @@ impl Conn {
         {
             sh.metrics.limited();
         }
+        if raised.is_none() && run.judged.action == Action::Limit {
+            // A limit applied but was not reached: in the audit, `limit` means a result cut.
+            raised = Some(Raised {
+                action: Action::Allow,
+                rule: run.judged.rule.clone(),
+                severity: run.judged.severity,
+            });
+        }
         let duration = run.started.elapsed();
         sh.metrics.observe(duration);
         let outcome = Outcome {
