@@ -609,18 +609,14 @@ impl Conn {
             return Ok(());
         };
         match tag {
-            b'T' => {
-                run.fields = Some(backend::row_description(body)?.into());
-                run.masks = None;
-                if run.cut.is_none() {
-                    out.to_client.extend_from_slice(msg);
+            b'D' | b'd' => return row(sh, run, msg, out),
+            b'T' | b'H' | b'c' => {
+                if tag == b'T' {
+                    run.fields = Some(backend::row_description(body)?.into());
+                    run.masks = None;
                 }
-                return Ok(());
-            }
-            b'D' => return row(sh, run, msg, out),
-            b'H' => {
-                // COPY … TO STDOUT: its data cannot be masked column by column.
-                if run.cut.is_none() && !wanted_masks(&run.judged).is_empty() {
+                // COPY … TO STDOUT (`H`): its data cannot be masked column by column.
+                if tag == b'H' && run.cut.is_none() && !wanted_masks(&run.judged).is_empty() {
                     run.cut = Some(Cut {
                         message: "blocked by the data firewall: the result has masked columns and cannot be exported with COPY".into(),
                         raised: Raised {
@@ -631,13 +627,6 @@ impl Conn {
                     });
                     out.cancel = true;
                 }
-                if run.cut.is_none() {
-                    out.to_client.extend_from_slice(msg);
-                }
-                return Ok(());
-            }
-            b'd' => return row(sh, run, msg, out),
-            b'c' => {
                 if run.cut.is_none() {
                     out.to_client.extend_from_slice(msg);
                 }
