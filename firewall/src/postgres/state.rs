@@ -244,7 +244,12 @@ impl Conn {
                 let full =
                     !self.statements.contains_key(name) && self.statements.len() >= MAX_NAMES;
                 let refusal = if full {
-                    Some(self.refuse_names(sh, &judged, "prepared statements"))
+                    Some(self.refuse(
+                        sh,
+                        &judged,
+                        "firewall.limits",
+                        &format!("more than {MAX_NAMES} prepared statements on one connection"),
+                    ))
                 } else {
                     self.refusal(sh, &judged)
                 };
@@ -322,11 +327,6 @@ impl Conn {
                     source.fields,
                     formats,
                 );
-                if let Some(p) = self.portals.get(portal)
-                    && let Some(f) = &p.source.as_ref().and_then(|s| s.fields.clone())
-                {
-                    run.fields = Some(f.clone());
-                }
                 run.prior_rows += prior_rows;
                 run.prior_bytes += prior_bytes;
                 self.pending.push_back(Expect::Execute(Box::new(run)));
@@ -394,45 +394,26 @@ impl Conn {
             }
         }
         let (rule, reason) = refuse?;
+        Some(self.refuse(sh, judged, &rule, &reason))
+    }
+
+    /// Counts and audits a refusal and returns the client's 42501 error.
+    fn refuse(&mut self, sh: &Shared, judged: &Judged, rule: &str, reason: &str) -> Vec<u8> {
         sh.metrics.blocked();
         let outcome = Outcome {
             error_code: BLOCKED.into(),
             raised: (judged.action != Action::Block).then(|| Raised {
                 action: Action::Block,
-                rule: rule.clone(),
+                rule: rule.to_owned(),
                 severity: Severity::Medium,
             }),
             ..Outcome::default()
         };
         self.emit(sh, judged, &outcome);
-        Some(parser::error_response(
+        parser::error_response(
             BLOCKED,
             &format!("blocked by the data firewall (rule {rule}): {reason}"),
             Some("The statement was not sent to the database server."),
-        ))
-    }
-
-    fn refuse_names(&mut self, sh: &Shared, judged: &Judged, what: &str) -> Vec<u8> {
-        sh.metrics.blocked();
-        self.emit(
-            sh,
-            judged,
-            &Outcome {
-                error_code: BLOCKED.into(),
-                raised: Some(Raised {
-                    action: Action::Block,
-                    rule: "firewall.limits".into(),
-                    severity: Severity::Medium,
-                }),
-                ..Outcome::default()
-            },
-        );
-        parser::error_response(
-            BLOCKED,
-            &format!(
-                "blocked by the data firewall: more than {MAX_NAMES} {what} on one connection"
-            ),
-            None,
         )
     }
 
