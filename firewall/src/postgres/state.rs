@@ -272,7 +272,15 @@ impl Conn {
             Frontend::Bind { portal, statement } => {
                 let formats: Arc<[i16]> = backend::bind_result_formats(body)?.into();
                 if !self.portals.contains_key(portal) && self.portals.len() >= MAX_NAMES {
-                    self.portals.clear();
+                    // Forgetting a portal would let its Execute run unjudged: refuse instead.
+                    let judged = self
+                        .statements
+                        .get(statement)
+                        .map_or_else(|| self.judge(sh, ""), |s| s.judged.clone());
+                    let reason = format!("more than {MAX_NAMES} open portals on one connection");
+                    let error = self.refuse(sh, &judged, "firewall.limits", &reason);
+                    self.block(error, false, out);
+                    return Ok(());
                 }
                 self.portals.insert(
                     portal.to_owned(),
@@ -933,6 +941,32 @@ mod tests {
         assert_eq!(e.code, BLOCKED);
         assert!(e.message.contains("rule no-sleep"), "{}", e.message);
         assert_eq!(c.awaiting(), 0);
+    }
+
+    #[test]
+    fn portals_past_the_cap_are_refused_not_forgotten() {
+        let sh = shared();
+        let mut c = conn(&sh);
+        let mut out = Out::default();
+        c.client_message(
+            &sh,
+            &msg(
+                b'P',
+                &[cstrs(&["s", "SELECT secret FROM t"]), vec![0, 0]].concat(),
+            ),
+            &mut out,
+        )
+        .expect("parse");
+        for i in 0..=MAX_NAMES {
+            let mut bind = cstrs(&[&format!("p{i}"), "s"]);
+            bind.extend([0, 0, 0, 0, 0, 0]);
+            c.client_message(&sh, &msg(b'B', &bind), &mut out)
+                .expect("bind");
+        }
+        // The first portal keeps its verdict; the one past the cap became the poison.
+        assert!(c.portals.contains_key("p0"));
+        assert!(!c.portals.contains_key(&format!("p{MAX_NAMES}")));
+        assert!(matches!(c.pending.back(), Some(Expect::Blocked(_))));
     }
 
     #[test]
