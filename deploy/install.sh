@@ -3,7 +3,8 @@
 #
 # Installs, from the Debian archive, only the packages that are missing:
 # the ClickHouse server/client, Hyperscan headers for the `hyperscan` crate,
-# and the real database clients used by tests and benchmarks.
+# and the real database clients and drivers used by tests and benchmarks;
+# then, from PyPI, the psycopg 3 driver when python3 cannot import it.
 #
 # Debian postinst scripts normally start services (clickhouse-server does so
 # via invoke-rc.d). This installer never starts anything: for the duration of
@@ -24,6 +25,10 @@ set -euo pipefail
 #   provides). So postgresql-15 is what brings pgbench.
 # - psql comes with postgresql-client (-> postgresql-client-15).
 # - mariadb comes with mariadb-client.
+# - libpostgresql-jdbc-java puts the PostgreSQL JDBC driver at
+#   /usr/share/java/postgresql.jar; openjdk-17-jdk-headless brings java + javac
+#   (tests/firewall_drivers.rs compiles and runs a JDBC program through the firewall).
+# - python3-pip: pip for the psycopg 3 install of step 4.
 PACKAGES=(
     clickhouse-server
     clickhouse-client
@@ -36,6 +41,9 @@ PACKAGES=(
     pgbouncer
     curl
     ca-certificates
+    libpostgresql-jdbc-java
+    openjdk-17-jdk-headless
+    python3-pip
 )
 
 POLICY_RC=/usr/sbin/policy-rc.d
@@ -135,7 +143,27 @@ else
     say "installed: ${missing[*]}"
 fi
 
-# --- step 4: Rust toolchain ---------------------------------------------------
+# --- step 4: psycopg 3 (a real Python driver, from PyPI) ----------------------
+# tests/firewall_drivers.rs runs tests/drivers/psycopg_check.py with the same
+# interpreter: $TIANMU_PYTHON, or python3 on PATH.
+PYTHON=${TIANMU_PYTHON:-python3}
+command -v "$PYTHON" >/dev/null 2>&1 || die "$PYTHON not found (set TIANMU_PYTHON)"
+if "$PYTHON" -c 'import psycopg' >/dev/null 2>&1; then
+    say "psycopg: already installed ($("$PYTHON" -c 'import psycopg; print(psycopg.__version__)'))"
+else
+    pip_args=()
+    # Debian's own python3 (not a venv of it) is externally managed (PEP 668):
+    # install for this user only, never into /usr.
+    if "$PYTHON" -c 'import os, sys, sysconfig; sys.exit(sys.prefix != sys.base_prefix or not os.path.exists(os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED")))'; then
+        pip_args=(--user --break-system-packages)
+    fi
+    say "pip install psycopg[binary] (${pip_args[*]:-into $("$PYTHON" -c 'import sys; print(sys.prefix)')})"
+    "$PYTHON" -m pip install -q "${pip_args[@]}" 'psycopg[binary]'
+    "$PYTHON" -c 'import psycopg' || die "psycopg is still not importable by $PYTHON"
+    say "psycopg: $("$PYTHON" -c 'import psycopg; print(psycopg.__version__)')"
+fi
+
+# --- step 5: Rust toolchain ---------------------------------------------------
 # There is no rustup network here: the toolchain must already be present.
 if command -v cargo >/dev/null 2>&1; then
     say "cargo: $(cargo --version)"
@@ -143,12 +171,13 @@ else
     die "cargo not found on PATH; install a Rust toolchain (cargo + rustc) first, e.g. from ~/.cargo/bin"
 fi
 
-# --- step 5: sanity checks of what the project uses --------------------------
-for bin in clickhouse-server clickhouse-client psql pgbench mariadb sysbench curl pkg-config; do
+# --- step 6: sanity checks of what the project uses --------------------------
+for bin in clickhouse-server clickhouse-client psql pgbench mariadb sysbench curl pkg-config java javac; do
     # clickhouse-server lives in /usr/sbin, which a non-root PATH may lack.
     command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/sbin/$bin" ] \
         || die "$bin not found after install"
 done
+[ -r /usr/share/java/postgresql.jar ] || die "/usr/share/java/postgresql.jar not found after install"
 say "clickhouse-server: $(dpkg-query -W -f='${Version}' clickhouse-server)"
 say "hyperscan (pkg-config libhs): $(pkg-config --modversion libhs)"
 say "done; no service was started (use deploy/clickhouse.sh start)"
