@@ -2,4 +2,5 @@
 //! captured connection) and the inline firewall (which reads, decides, forwards or answers).
 //! Sans-IO: bytes in, frames and messages out; bounded; never panic on input.
 
+pub mod mysql;
 pub mod postgres;
