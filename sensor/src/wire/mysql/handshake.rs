@@ -217,7 +217,13 @@ pub fn parse_handshake(payload: &[u8]) -> Result<Handshake<'_>, WireError> {
         caps.insert(Capabilities(u64::from(ext) << 32));
     }
     let auth_data_2 = if caps.contains(Capabilities::SECURE_CONNECTION) {
-        r.take(usize::from(auth_data_len.saturating_sub(8)).max(13))?
+        // The length byte counts only with PLUGIN_AUTH (else it is 0): at least 13.
+        let len = if caps.contains(Capabilities::PLUGIN_AUTH) {
+            auth_data_len.saturating_sub(8)
+        } else {
+            0
+        };
+        r.take(usize::from(len).max(13))?
     } else {
         &[]
     };
@@ -606,7 +612,16 @@ pub(super) mod tests {
         let mut wire = h.encode();
         assert_eq!(parse_handshake(&wire).as_ref(), Ok(&h));
         assert_eq!(wire.pop(), Some(0));
-        assert_eq!(parse_handshake(&wire), Ok(h));
+        assert_eq!(parse_handshake(&wire).as_ref(), Ok(&h));
+        // Without PLUGIN_AUTH the scramble-length byte means nothing: 13 bytes follow.
+        let mut old = h.clone();
+        old.capabilities.remove(Capabilities::PLUGIN_AUTH);
+        old.auth_plugin = None;
+        let mut wire = old.encode();
+        let len_at = 1 + 7 + 4 + 8 + 1 + 2 + 1 + 2 + 2;
+        assert_eq!(wire[len_at], 0);
+        wire[len_at] = 40;
+        assert_eq!(parse_handshake(&wire), Ok(old));
     }
 
     #[test]

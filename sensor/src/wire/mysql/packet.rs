@@ -374,7 +374,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// Everything left (a "string<EOF>").
+    /// Everything left (a `string<EOF>`).
     pub fn eof_bytes(&mut self) -> &'a [u8] {
         std::mem::take(&mut self.rest)
     }
