@@ -7,7 +7,6 @@ use std::time::Duration;
 use analyzer::event::{Body, Event, Observer, Protocol, Statement, Touched};
 use analyzer::pipeline::Producer;
 use rules::decision::{Action, Severity};
-use rules::policy::{Policy, Request};
 
 use crate::decide::Judged;
 
@@ -46,17 +45,17 @@ pub struct Raised {
 /// The event for one statement.
 pub fn statement_event(
     producer_id: &str,
-    policy: &Policy,
-    req: &Request<'_>,
     session: &SessionInfo,
     judged: &Judged,
     outcome: &Outcome,
 ) -> Event {
     let a = &judged.evaluated.analysis;
-    let touched = policy.touched(req, a);
-    let list = |v: Vec<(String, u8)>| {
-        v.into_iter()
-            .map(|(name, level)| Touched { name, level })
+    let list = |v: &[(String, u8)]| {
+        v.iter()
+            .map(|(name, level)| Touched {
+                name: name.clone(),
+                level: *level,
+            })
             .collect()
     };
     let kind = a
@@ -76,8 +75,8 @@ pub fn statement_event(
             normalized: a.normalized.clone(),
             fingerprint: a.fingerprint,
             kind,
-            objects: list(touched.objects),
-            columns: list(touched.columns),
+            objects: list(&judged.evaluated.touched.objects),
+            columns: list(&judged.evaluated.touched.columns),
             action: outcome.raised.as_ref().map_or(judged.action, |r| r.action),
             rule: outcome
                 .raised
@@ -128,6 +127,7 @@ mod tests {
     use super::*;
     use crate::config::FailMode;
     use crate::decide::judge;
+    use rules::policy::{Policy, Request};
     use rules::sql::Dialect;
 
     #[test]
@@ -157,7 +157,7 @@ mod tests {
             application: "psql".into(),
             database: "db".into(),
         };
-        let e = statement_event("n1/firewall", &p, &req, &session, &j, &Outcome::default());
+        let e = statement_event("n1/firewall", &session, &j, &Outcome::default());
         let Body::Statement(s) = e.body else {
             panic!("a statement event")
         };

@@ -3,11 +3,12 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use analyzer::event::Protocol;
 use analyzer::metrics::Registry;
 use arc_swap::ArcSwap;
-use rules::policy::Policy;
+use rules::policy::{CacheStats, Policy};
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
@@ -49,33 +50,29 @@ pub enum RunError {
 /// until `cancel` fires and the sessions have drained.
 pub async fn run(fw: Firewall, cancel: CancellationToken) -> Result<(), RunError> {
     let registry = Registry::new();
-    {
-        let policy = fw.policy.clone();
-        registry.counter_fn(
+    type Field = fn(&CacheStats) -> &AtomicU64;
+    let cache_counters: [(&str, &str, Field); 3] = [
+        (
             "tianmu_firewall_decision_cache_hits_total",
-            "Statements decided from the decision cache (the count restarts on policy reload).",
-            &[],
-            move || {
-                policy
-                    .load()
-                    .cache_stats()
-                    .hits
-                    .load(std::sync::atomic::Ordering::Relaxed)
-            },
-        );
-        let policy = fw.policy.clone();
-        registry.counter_fn(
+            "Statements decided from the decision cache by their exact text (the count restarts on policy reload).",
+            |s| &s.hits,
+        ),
+        (
+            "tianmu_firewall_decision_cache_template_hits_total",
+            "Statements decided from the decision cache by their template: the same statement with other literal values (the count restarts on policy reload).",
+            |s| &s.template_hits,
+        ),
+        (
             "tianmu_firewall_decision_cache_misses_total",
             "Statements analyzed and decided afresh (the count restarts on policy reload).",
-            &[],
-            move || {
-                policy
-                    .load()
-                    .cache_stats()
-                    .misses
-                    .load(std::sync::atomic::Ordering::Relaxed)
-            },
-        );
+            |s| &s.misses,
+        ),
+    ];
+    for (name, help, field) in cache_counters {
+        let policy = fw.policy.clone();
+        registry.counter_fn(name, help, &[], move || {
+            field(policy.load().cache_stats()).load(Relaxed)
+        });
     }
     let mut bound = Vec::new();
     for (l, key) in fw.listeners.iter().zip(&fw.keys) {

@@ -202,16 +202,8 @@ impl Conn {
     }
 
     fn emit(&self, sh: &Shared, judged: &Judged, outcome: &Outcome) {
-        let policy = sh.policy.load();
-        let req = self.request();
-        sh.sink.record(statement_event(
-            &sh.producer,
-            &policy,
-            &req,
-            &self.info,
-            judged,
-            outcome,
-        ));
+        sh.sink
+            .record(statement_event(&sh.producer, &self.info, judged, outcome));
     }
 
     /// A client message (`msg` is the whole frame, type byte included).

@@ -30,6 +30,11 @@ pub struct Analysis {
     /// 64-bit FNV-1a of `normalized`: the same for every statement of the same shape, on
     /// every run and platform.
     pub fingerprint: u64,
+    /// Whether the analysis read the value of a literal (a constant comparison, a `LIMIT`,
+    /// an `ORDER BY` ordinal, a string run as SQL…): then it holds for this text only, not
+    /// for every text of its shape (see [`template_key`](super::template_key)).
+    #[serde(skip)]
+    pub literals_read: bool,
 }
 
 impl Analysis {

@@ -33,7 +33,10 @@ pub const MAX_OPERATOR_DEPTH: usize = 4_000;
 /// analysis marked [`Parse::Fallback`], text the tokenizer cannot read one marked
 /// [`Parse::Unreadable`] with whatever the tokens before the error showed.
 pub fn analyze(sql: &str, cx: &Context<'_>, schema: &dyn Schema) -> Analysis {
-    analyze_nested(sql, cx, schema, 0)
+    let watch = lexical::LiteralWatch::start();
+    let mut analysis = analyze_nested(sql, cx, schema, 0);
+    analysis.literals_read = watch.finish();
+    analysis
 }
 
 pub(crate) fn analyze_nested(
@@ -42,6 +45,10 @@ pub(crate) fn analyze_nested(
     schema: &dyn Schema,
     nesting: u8,
 ) -> Analysis {
+    if nesting > 0 {
+        // The text of a nested statement is a string literal of the outer one.
+        lexical::literal_read();
+    }
     let (text, executable) = lexical::effective_text(sql, cx.dialect);
     let mut text_flags = Flags::EMPTY;
     if executable {
@@ -55,11 +62,12 @@ pub(crate) fn analyze_nested(
     let normalized = fingerprint::normalize(&tokens, cx.dialect);
     let fingerprint = fingerprint::fnv1a64(normalized.as_bytes());
 
-    if cx.dialect == super::Dialect::MySql
-        && tokens.iter().any(|t| t.token == Token::StringConcat)
-        && fallback::mysql_pipes_tautology(&tokens)
+    if cx.dialect == super::Dialect::MySql && tokens.iter().any(|t| t.token == Token::StringConcat)
     {
-        text_flags.insert(Flag::Tautology);
+        lexical::literal_read();
+        if fallback::mysql_pipes_tautology(&tokens) {
+            text_flags.insert(Flag::Tautology);
+        }
     }
 
     let mut statements = match tokenized {
@@ -130,6 +138,7 @@ pub(crate) fn analyze_nested(
         flags,
         normalized,
         fingerprint,
+        literals_read: false,
     }
 }
 

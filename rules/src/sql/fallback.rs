@@ -647,7 +647,9 @@ pub(crate) fn mysql_pipes_tautology(tokens: &[sqlparser::tokenizer::TokenWithSpa
 }
 
 fn constant(t: Option<&&Token>) -> Option<Const> {
-    match t? {
+    let t = t?;
+    super::lexical::literal_read();
+    match t {
         Token::Number(n, _) => n
             .parse::<i128>()
             .map(Const::Int)

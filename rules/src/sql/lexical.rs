@@ -127,6 +127,73 @@ pub(crate) fn effective_text(sql: &str, dialect: Dialect) -> (Cow<'_, str>, bool
     (Cow::Borrowed(sql), false)
 }
 
+/// The key of a statement's *template*: the same for two texts exactly when they differ
+/// only in the values of their literals (not their kinds), in whitespace and in what their
+/// comments say (not where comments are: the comment flags are part of the key). `None`
+/// when the text does not tokenize.
+///
+/// An analysis that never read a literal's value ([`Analysis::literals_read`]) depends on
+/// nothing else, so it holds for every text with its template key: the decision cache
+/// keys such analyses by template, and applications that inline their values (simple
+/// query protocol) hit it as prepared statements do.
+///
+/// [`Analysis::literals_read`]: super::Analysis::literals_read
+pub fn template_key(sql: &str, dialect: Dialect) -> Option<u128> {
+    use std::hash::{Hash, Hasher};
+    let (text, executable) = effective_text(sql, dialect);
+    let mut tokens = Vec::new();
+    sqlparser::tokenizer::Tokenizer::new(parser_dialect(dialect), &text)
+        .tokenize_with_location_into_buf(&mut tokens)
+        .ok()?;
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    executable.hash(&mut h);
+    comment_flags(&tokens).hash(&mut h);
+    for t in &tokens {
+        if is_space(&t.token) {
+            continue;
+        }
+        if is_literal(&t.token) {
+            std::mem::discriminant(&t.token).hash(&mut h);
+        } else {
+            t.token.hash(&mut h);
+        }
+    }
+    h.write_u8(0xff);
+    Some(h.digest128())
+}
+
+thread_local! {
+    static LITERAL_READ: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Records that the analysis running on this thread read a literal's value (or its kind)
+/// to decide something. Every such place in the analysis calls this; see [`template_key`].
+pub(crate) fn literal_read() {
+    LITERAL_READ.with(|r| r.set(true));
+}
+
+/// Watches one analysis for [`literal_read`].
+pub(crate) struct LiteralWatch {
+    outer: bool,
+}
+
+impl LiteralWatch {
+    pub(crate) fn start() -> Self {
+        LiteralWatch {
+            outer: LITERAL_READ.with(|r| r.replace(false)),
+        }
+    }
+
+    /// Whether a literal was read since `start`.
+    pub(crate) fn finish(self) -> bool {
+        LITERAL_READ.with(|r| {
+            let read = r.get();
+            r.set(self.outer || read);
+            read
+        })
+    }
+}
+
 /// Tokenizes with sqlparser's tokenizer for the dialect.
 #[cfg(test)]
 pub(crate) fn tokenize(

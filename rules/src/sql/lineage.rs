@@ -552,6 +552,9 @@ impl<'a, 's> Walker<'a, 's> {
         clause: Clause,
         prefer_output: bool,
     ) -> R<()> {
+        if matches!(e, Expr::Value(_)) {
+            super::lexical::literal_read();
+        }
         if let Expr::Value(v) = e
             && let ast::Value::Number(n, _) = &v.value
         {

@@ -38,6 +38,7 @@ pub use analysis::{
 };
 pub use analyze::{MAX_OPERATOR_DEPTH, RECURSION_LIMIT, analyze};
 pub use fingerprint::fnv1a64;
+pub use lexical::template_key;
 pub use name::{ColumnRef, Context, MapSchema, NoSchema, ObjectName, Schema};
 
 /// What a statement does, as far as policy is concerned.

@@ -327,6 +327,7 @@ fn eval_at(expr: &Expr, dialect: Dialect, depth: usize) -> Option<Const> {
 }
 
 fn value(v: &Value) -> Option<Const> {
+    super::lexical::literal_read();
     match v {
         Value::Number(n, _) => n
             .parse::<i128>()

@@ -83,10 +83,13 @@ fn output_column(out: OutCol) -> OutputColumn {
 /// The literal value of a `LIMIT`/`FETCH` expression.
 fn literal_u64(e: &Expr) -> Option<u64> {
     match e {
-        Expr::Value(v) => match &v.value {
-            ast::Value::Number(n, _) => n.parse().ok(),
-            _ => None,
-        },
+        Expr::Value(v) => {
+            super::lexical::literal_read();
+            match &v.value {
+                ast::Value::Number(n, _) => n.parse().ok(),
+                _ => None,
+            }
+        }
         Expr::Nested(inner) => literal_u64(inner),
         _ => None,
     }
@@ -550,12 +553,15 @@ impl Walker<'_, '_> {
                     "search_path" => {
                         self.switches_schema = values.first().and_then(|v| match v {
                             Expr::Identifier(i) => Some(self.cx.fold_ident(i)),
-                            Expr::Value(v) => match &v.value {
-                                ast::Value::SingleQuotedString(s) => {
-                                    s.split(',').next().map(|s| self.cx.table(s).name)
+                            Expr::Value(v) => {
+                                super::lexical::literal_read();
+                                match &v.value {
+                                    ast::Value::SingleQuotedString(s) => {
+                                        s.split(',').next().map(|s| self.cx.table(s).name)
+                                    }
+                                    _ => None,
                                 }
-                                _ => None,
-                            },
+                            }
                             _ => None,
                         });
                     }

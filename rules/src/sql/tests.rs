@@ -913,3 +913,107 @@ fn serde_json_like(a: &Analysis) -> String {
     }
     toml::to_string(&Wrap { analysis: a }).unwrap_or_else(|e| format!("error: {e}"))
 }
+
+/// Every literal of `sql` given another value of its kind, through the tokenizer so that
+/// only literals change.
+fn other_literals(dialect: Dialect, sql: &str) -> String {
+    use sqlparser::tokenizer::Token;
+    let tokens = lexical::tokenize(sql, dialect).expect("tokenizes");
+    let mut out = String::new();
+    for t in tokens {
+        match t.token {
+            Token::Number(n, _) if n.contains('.') => out.push_str("7.25"),
+            Token::Number(..) => out.push('7'),
+            Token::SingleQuotedString(_) => out.push_str("'zz'"),
+            other => out.push_str(&other.to_string()),
+        }
+    }
+    out
+}
+
+#[test]
+fn an_analysis_that_read_no_literal_holds_for_its_template() {
+    let holds = [
+        (PG, "SELECT name, phone FROM population WHERE id = 42"),
+        (
+            PG,
+            "SELECT abalance FROM pgbench_accounts WHERE aid = 4711;",
+        ),
+        (
+            PG,
+            "SELECT * FROM population WHERE district_code IN ('330102', '330105')",
+        ),
+        (PG, "UPDATE license SET status = 'revoked' WHERE id = 9"),
+        (
+            PG,
+            "INSERT INTO credit_record (id, uscc, record_type) VALUES (1, 'x', 'fine'), (2, 'y', 'fine')",
+        ),
+        (
+            PG,
+            "SELECT count(*) FROM population WHERE birth_date > '1990-01-01' AND gender = 'F'",
+        ),
+        (
+            PG,
+            "SELECT substr(id_card, 1, 6) FROM population WHERE name LIKE '张%'",
+        ),
+        (MY, "SELECT name FROM population WHERE id = 42"),
+        (MY, "DELETE FROM license WHERE id = 3"),
+    ];
+    for (dialect, sql) in holds {
+        let a = run(dialect, sql);
+        assert!(!a.literals_read, "{sql}: no literal value matters here");
+        let other = other_literals(dialect, sql);
+        assert_ne!(sql, other, "the mutation changes something");
+        assert_eq!(
+            template_key(sql, dialect),
+            template_key(&other, dialect),
+            "{other}"
+        );
+        assert_eq!(a, run(dialect, &other), "{sql} vs {other}");
+    }
+}
+
+#[test]
+fn an_analysis_that_read_a_literal_is_for_its_text_only() {
+    let sensitive = [
+        (PG, "SELECT name FROM population WHERE id = 1 OR 1=2"),
+        (PG, "SELECT name FROM population WHERE id = 1 OR 'a'='b'"),
+        (PG, "SELECT name FROM population LIMIT 10"),
+        (PG, "SELECT name, id_card FROM population ORDER BY 2"),
+        (PG, "SET search_path = 'restricted'"),
+        (PG, "SELECT name FROM population FETCH FIRST 5 ROWS ONLY"),
+        (MY, "SELECT name FROM population WHERE id = 1 OR 2>3"),
+        (MY, "SELECT name FROM population WHERE name = '' || '1'"),
+        (MY, "PREPARE s FROM 'SELECT id_card FROM population'"),
+    ];
+    for (dialect, sql) in sensitive {
+        assert!(run(dialect, sql).literals_read, "{sql}");
+    }
+    // What the template cannot tell apart the analysis can: a tautology.
+    let (not_taut, taut) = (
+        "SELECT name FROM population WHERE id = 1 OR 1=2",
+        "SELECT name FROM population WHERE id = 1 OR 1=1",
+    );
+    assert_eq!(template_key(not_taut, PG), template_key(taut, PG));
+    assert!(!run(PG, not_taut).flags.contains(Flag::Tautology));
+    assert!(run(PG, taut).flags.contains(Flag::Tautology));
+}
+
+#[test]
+fn template_keys_keep_everything_but_literal_values() {
+    let key = |sql| template_key(sql, PG);
+    let base = key("SELECT name FROM population WHERE id = 1");
+    assert!(base.is_some());
+    assert_eq!(base, key("SELECT name  FROM population\nWHERE id = 99"));
+    for other in [
+        "SELECT name FROM population WHERE id = '1'",
+        "SELECT name FROM population WHERE id = $1",
+        "SELECT id_card FROM population WHERE id = 1",
+        "SELECT name FROM population WHERE id = 1 -- hi",
+        "SELECT name FROM population WHERE \"id\" = 1",
+        "select name FROM population WHERE id = 1",
+    ] {
+        assert_ne!(base, key(other), "{other}");
+    }
+    assert_eq!(key("SELECT 'unterminated"), None);
+}
