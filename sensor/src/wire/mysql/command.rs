@@ -171,6 +171,10 @@ impl<'a> StmtExecute<'a> {
     }
 }
 
+/// Most parameters a statement (or a query's attributes) may have: the count of
+/// `COM_STMT_PREPARE_OK` is 16 bits, and servers refuse more placeholders.
+pub const MAX_PARAMS: u64 = 65_535;
+
 /// NULL bitmap, new-params-bound flag, [types (and names)], values.
 fn read_params<'a>(
     r: &mut Reader<'a>,
@@ -178,19 +182,19 @@ fn read_params<'a>(
     bound_types: &[FieldType],
     named: bool,
 ) -> Result<ExecuteParams<'a>, WireError> {
-    // The bitmap alone needs a bit per parameter: a count the payload cannot hold is a
-    // lie, found before anything is reserved for it.
-    if count > (r.rest().len() as u64).saturating_mul(8) {
-        return Err(r.fail("more parameters than the payload can hold"));
+    // Checked before anything is reserved: the protocol's own limit, then what the
+    // bitmap and the types take of the payload.
+    if count > MAX_PARAMS {
+        return Err(r.fail("more than 65535 parameters"));
     }
     let count = count as usize;
     let nulls = r.take(bitmap_len(count, 0))?;
     let new_types = r.u8()? != 0;
+    if new_types && count > r.rest().len() / 2 {
+        return Err(r.fail("more parameter types than the payload holds"));
+    }
     let mut params = Vec::with_capacity(count);
     if new_types {
-        if count > r.rest().len() / 2 {
-            return Err(r.fail("more parameter types than the payload holds"));
-        }
         for _ in 0..count {
             let ty = ColumnType(r.u8()?);
             let flag = r.u8()?;
@@ -483,12 +487,17 @@ mod tests {
         assert_eq!(p.params[0].value, Value::Int(7));
         assert_eq!(p.params[1].name, b"trace_id");
         assert_eq!(p.params[1].value, Value::Bytes(b"abc-123"));
-        // A count far beyond the payload: refused before anything is reserved.
+        // Counts past the limit or the payload: refused before anything is reserved.
         let lie = hex("17 05000000 08 01000000 fe ffffffffffffff7f 00 01");
         let Ok(Command::StmtExecute(ex)) = parse_command(&lie, caps) else {
             panic!("not an execute")
         };
         assert!(ex.params(1, &[], caps).is_err());
+        let big = hex("17 05000000 08 01000000 fd ffff00 00 01");
+        let Ok(Command::StmtExecute(ex)) = parse_command(&big, caps) else {
+            panic!("not an execute")
+        };
+        assert!(ex.params(1, &[], caps).is_err(), "65535 types in 3 bytes");
     }
 
     #[test]

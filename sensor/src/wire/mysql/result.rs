@@ -531,15 +531,18 @@ pub fn parse_column_definition(
     })
 }
 
-/// The values of a text-protocol row (`COM_QUERY`), in order; `None` is NULL. Check for
-/// ERR (`0xFF`) and [`is_end`] first: neither is a row.
-pub fn text_row(payload: &[u8]) -> Result<Vec<Option<&[u8]>>, WireError> {
+/// The values of a text-protocol row (`COM_QUERY`), in order; `None` is NULL. A row
+/// carries no count of its own: `columns` is the result set's column count, and a row
+/// with more or fewer values is an error. Check for ERR (`0xFF`) and [`is_end`] first:
+/// neither is a row.
+pub fn text_row(payload: &[u8], columns: usize) -> Result<Vec<Option<&[u8]>>, WireError> {
     let mut r = Reader::new(payload, "text row");
-    // Each value takes at least one byte: the payload bounds the count.
-    let mut values = Vec::with_capacity(payload.len().min(64));
-    while !r.is_empty() {
+    // Each value takes at least one byte: the payload bounds what is reserved.
+    let mut values = Vec::with_capacity(columns.min(payload.len()));
+    for _ in 0..columns {
         values.push(r.lenenc_bytes_or_null()?);
     }
+    r.finish()?;
     Ok(values)
 }
 
@@ -668,7 +671,7 @@ mod tests {
             }))
         );
         assert!(!is_end(&p[5], CLI));
-        let row = text_row(&p[5]).expect("row");
+        let row = text_row(&p[5], 3).expect("row");
         assert_eq!(row, [Some(&b"1"[..]), None, Some(b"abc")]);
         assert_eq!(encode_text_row(row.iter().copied()), p[5]);
         // Masking rewrites a value and the length with it.
@@ -676,18 +679,23 @@ mod tests {
         assert_eq!(masked, [1, b'1', 0xfb, 1, b'*']);
         assert_eq!(EofPacket::default().encode(CLI).len(), 5);
         // Truncated rows and definitions are errors.
-        for cut in 1..p[5].len() {
-            let r = text_row(&p[5][..cut]);
-            assert!(r.is_err() || cut == 2 || cut == 3, "cut {cut}: {r:?}");
+        for cut in 0..p[5].len() {
+            assert!(text_row(&p[5][..cut], 3).is_err(), "cut at {cut}");
         }
+        assert!(text_row(&p[5], 2).is_err(), "a value too many");
+        assert!(text_row(&p[5], 4).is_err(), "a value too few");
+        assert_eq!(text_row(&[], 0), Ok(vec![]));
         for cut in 0..p[1].len() {
             assert!(
                 parse_column_definition(&p[1][..cut], CLI).is_err(),
                 "cut {cut}"
             );
         }
-        assert!(text_row(&[0x05, b'a']).is_err(), "length past the payload");
-        assert!(text_row(&[0xff, 0, 0]).is_err(), "an ERR is not a row");
+        assert!(
+            text_row(&[0x05, b'a'], 1).is_err(),
+            "length past the payload"
+        );
+        assert!(text_row(&[0xff, 0, 0], 1).is_err(), "an ERR is not a row");
     }
 
     #[test]
