@@ -334,22 +334,18 @@ fn jdbc_results_match_a_direct_connection_and_the_policy_holds() {
     assert!(count("dba_admin", "allow", "") >= 50, "{got}");
 }
 
-// At a row limit the firewall cuts the result, gives the client its error and
-// ReadyForQuery, and sends a CancelRequest upstream. The cancel reaches the backend later,
-// often after the cut statement has finished and while the client's *next* statement
-// runs, which then fails with 57014 "canceling statement due to user request" (seen in
-// about one run in three of the JDBC program, 2-5 times in 40 cuts with psycopg in
-// autocommit). These tests run 40 cuts each with statements after them.
-
-const LIMIT_CANCEL_BUG: &str = "proxy bug: the firewall's CancelRequest at a row-limit cut lands on the client's next statement (57014)";
+// At a row limit the firewall cuts the result and sends a CancelRequest upstream. Should
+// that cancel reach the backend after the cut statement has finished, it would hit the
+// client's next statement (57014 "canceling statement due to user request"); the session
+// forwards nothing until the server has taken the cancel in. These tests run 40 cuts each
+// with statements after them, and failed 2-5 times in 40 before that wait existed.
 
 #[test]
-#[ignore = "proxy bug: the firewall's CancelRequest at a row-limit cut lands on the client's next statement (57014)"]
 fn psycopg_statements_after_a_row_limit_cut_run() {
     let python = python_with_psycopg();
     let mut p = Proxy::start("drv_psycopg_limit");
     let stdout = p.run_driver(
-        LIMIT_CANCEL_BUG,
+        "statements after row-limit cuts",
         &python,
         &[
             "tests/drivers/psycopg_check.py",
@@ -365,12 +361,11 @@ fn psycopg_statements_after_a_row_limit_cut_run() {
 }
 
 #[test]
-#[ignore = "proxy bug: the firewall's CancelRequest at a row-limit cut lands on the client's next statement (57014)"]
 fn jdbc_statements_after_a_row_limit_cut_run() {
     let (_classes, classpath) = compile_jdbc_check();
     let mut p = Proxy::start("drv_jdbc_limit");
     let stdout = p.run_driver(
-        LIMIT_CANCEL_BUG,
+        "statements after row-limit cuts",
         "java",
         &[
             "-cp",

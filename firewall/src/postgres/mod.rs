@@ -165,13 +165,30 @@ impl Shared {
         Ok(s)
     }
 
-    /// Sends a CancelRequest for `key` upstream, on a connection of its own.
+    /// Sends a CancelRequest for `key` upstream, on a connection of its own, and waits
+    /// until the server closes that connection: it has then signalled the backend. The
+    /// session sends nothing more upstream meanwhile, so the cancel hits the statement it
+    /// was meant for or an idle backend (which ignores it), never the client's next one.
     async fn cancel(&self, key: (u32, u32)) {
         self.metrics.cancels.inc();
         match self.connect().await {
             Ok(mut s) => {
                 let _ = s.write_all(&cancel_request(key.0, key.1)).await;
                 let _ = s.shutdown().await;
+                let mut sink = [0u8; 64];
+                let closed = async {
+                    while let Ok(n) = s.read(&mut sink).await {
+                        if n == 0 {
+                            break;
+                        }
+                    }
+                };
+                if tokio::time::timeout(CONNECT_TIMEOUT, closed).await.is_err() {
+                    warn!(
+                        listener = self.listener,
+                        "The server did not close a cancel connection in time."
+                    );
+                }
             }
             Err(e) => {
                 self.metrics.upstream_errors.inc();

@@ -787,9 +787,10 @@ fn row(sh: &Shared, run: &mut Run, msg: &[u8], out: &mut Out) -> Result<(), Prot
                     severity: limit.alert,
                 },
             });
-            // PostgreSQL's cancel hits whatever the backend runs when it arrives: if the
-            // statement finished first and the client had pipelined another, that one is
-            // cancelled. The protocol offers nothing finer (pgbouncer has the same race).
+            // PostgreSQL's cancel hits whatever the backend runs when it arrives. The
+            // session forwards nothing until the server has signalled the backend, so a
+            // statement the client sends after this one is safe; one it had already
+            // pipelined behind it may be cancelled too (the protocol offers nothing finer).
             out.cancel = true;
             return Ok(());
         }
