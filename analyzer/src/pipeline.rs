@@ -209,17 +209,16 @@ async fn write_loop(mut writer: Writer, mut rx: mpsc::Receiver<Job>, stop: Cance
         let mut jobs = vec![first];
         let mut n = jobs[0].events.len();
         // Producers that emit one event at a time (a firewall session per statement) would
-        // otherwise cost a trip to the blocking pool each: linger briefly for more.
-        let linger = tokio::time::Instant::now() + LINGER;
+        // otherwise cost a trip to the blocking pool each: linger briefly for more. Asleep
+        // on the timer rather than on the queue, the task is not woken for every event.
+        if n < WRITE_BATCH && !stop.is_cancelled() {
+            tokio::select! {
+                _ = tokio::time::sleep(LINGER) => {}
+                _ = stop.cancelled() => {}
+            }
+        }
         while n < WRITE_BATCH {
-            let job = match rx.try_recv() {
-                Ok(job) => job,
-                Err(_) if stop.is_cancelled() => break,
-                Err(_) => match tokio::time::timeout_at(linger, rx.recv()).await {
-                    Ok(Some(job)) => job,
-                    _ => break,
-                },
-            };
+            let Ok(job) = rx.try_recv() else { break };
             n += job.events.len();
             jobs.push(job);
         }

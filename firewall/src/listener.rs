@@ -1,18 +1,25 @@
 //! The listener framework both protocols share: bind, accept under a connection cap, hand
-//! each client to its protocol's session in a task of its own, and drain on shutdown.
+//! each client to its protocol's session in a task of its own on one of the session
+//! [`Workers`], and drain on shutdown.
 //!
 //! ```text
 //!  bind (error names the listener, the address and the config key)
 //!    └─ accept ──► cap reached? ──yes──► close, count `refused`
 //!                      │ no
 //!                      ▼
-//!                 task: Session::serve(client, peer)  ── ends: count, log at debug
+//!                 worker (round robin) ─► task: Session::serve(client, peer) ── ends: count
 //!  cancel ──► stop accepting ──► sessions see the token ──► wait for them (bounded)
 //! ```
+//!
+//! A session's two sockets are served by one single-threaded runtime for its whole life,
+//! as pgbouncer's or nginx's workers do: a message relayed costs its reads and writes and
+//! nothing else, where a work-stealing runtime would wake another thread (a futex call)
+//! for most of them.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::Duration;
 
 use analyzer::metrics::{Counter, Gauge, Registry};
@@ -87,6 +94,55 @@ impl ListenerMetrics {
     }
 }
 
+/// The threads sessions run on: each runs a single-threaded runtime; a new session goes to
+/// the next one in turn. The threads end when this is dropped (their remaining tasks are
+/// dropped with them, so drain first).
+pub struct Workers {
+    handles: Vec<tokio::runtime::Handle>,
+    next: AtomicUsize,
+    _stop: Vec<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Workers {
+    /// Starts `n` (at least one) worker threads named `tianmu-session-<i>`.
+    pub fn start(n: usize) -> std::io::Result<Workers> {
+        let mut handles = Vec::new();
+        let mut stop = Vec::new();
+        for i in 0..n.max(1) {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            handles.push(runtime.handle().clone());
+            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+            stop.push(tx);
+            std::thread::Builder::new()
+                .name(format!("tianmu-session-{i}"))
+                .spawn(move || {
+                    let _ = runtime.block_on(rx);
+                })?;
+        }
+        Ok(Workers {
+            handles,
+            next: AtomicUsize::new(0),
+            _stop: stop,
+        })
+    }
+
+    /// The number given by `TIANMU_WORKERS`, else one per core.
+    pub fn default_count() -> usize {
+        std::env::var("TIANMU_WORKERS")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .filter(|n| *n > 0)
+            .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
+            .unwrap_or(1)
+    }
+
+    fn next(&self) -> &tokio::runtime::Handle {
+        &self.handles[self.next.fetch_add(1, Relaxed) % self.handles.len()]
+    }
+}
+
 /// How long shutdown waits for open sessions.
 const DRAIN: Duration = Duration::from_secs(10);
 
@@ -107,7 +163,7 @@ pub async fn serve<S: Session>(
     name: &str,
     listener: TcpListener,
     max_connections: usize,
-    session: Arc<S>,
+    (session, workers): (Arc<S>, Arc<Workers>),
     metrics: Arc<ListenerMetrics>,
     cancel: CancellationToken,
 ) {
@@ -135,25 +191,38 @@ pub async fn serve<S: Session>(
             continue;
         };
         let _ = stream.set_nodelay(true);
+        // The socket moves to the worker's runtime, which registers it with its own poller.
+        let stream = match stream.into_std() {
+            Ok(s) => s,
+            Err(e) => {
+                warn!(listener = name, %peer, error = %e, "Cannot hand a client to a worker.");
+                continue;
+            }
+        };
         metrics.accepted.inc();
         metrics.active.add(1);
         let (session, metrics, cancel) = (session.clone(), metrics.clone(), cancel.child_token());
         let name = name.to_owned();
-        tasks.spawn(async move {
-            if let Err(e) = session
-                .serve(Client {
-                    stream,
-                    peer,
-                    cancel,
-                })
-                .await
-            {
+        workers.next().spawn(tasks.track_future(async move {
+            let result = match TcpStream::from_std(stream) {
+                Ok(stream) => {
+                    session
+                        .serve(Client {
+                            stream,
+                            peer,
+                            cancel,
+                        })
+                        .await
+                }
+                Err(e) => Err(format!("registering the client's socket: {e}")),
+            };
+            if let Err(e) = result {
                 metrics.failed.inc();
                 debug!(listener = name, %peer, error = %e, "Session ended with an error.");
             }
             metrics.active.add(-1);
             drop(permit);
-        });
+        }));
     }
     tasks.close();
     if tokio::time::timeout(DRAIN, tasks.wait()).await.is_err() {
@@ -206,7 +275,10 @@ mod tests {
             "t",
             l,
             2,
-            Arc::new(Echo),
+            (
+                Arc::new(Echo),
+                Arc::new(Workers::start(2).expect("workers")),
+            ),
             metrics.clone(),
             cancel.clone(),
         ));

@@ -14,7 +14,7 @@ use tracing::warn;
 
 use crate::audit::Sink;
 use crate::config::Listener;
-use crate::listener::{self, ListenError, ListenerMetrics};
+use crate::listener::{self, ListenError, ListenerMetrics, Workers};
 use crate::postgres::{Postgres, Shared};
 
 /// What the firewall runs.
@@ -44,6 +44,8 @@ pub enum RunError {
     },
     #[error("no listener to run: configure [[firewall.listeners]] or give --listen and --upstream")]
     Nothing,
+    #[error("cannot start the session worker threads: {0}")]
+    Workers(std::io::Error),
 }
 
 /// Binds everything first (a port in use stops the start with its config key), then serves
@@ -103,6 +105,7 @@ pub async fn run(fw: Firewall, cancel: CancellationToken) -> Result<(), RunError
         }
         None => None,
     };
+    let workers = Arc::new(Workers::start(Workers::default_count()).map_err(RunError::Workers)?);
     let mut tasks = Vec::new();
     for (l, socket) in bound {
         let shared = Arc::new(Shared::new(
@@ -116,16 +119,9 @@ pub async fn run(fw: Firewall, cancel: CancellationToken) -> Result<(), RunError
         let name = l.name.clone();
         let cancel = cancel.clone();
         let max = fw.max_connections;
+        let session = (Arc::new(Postgres(shared)), workers.clone());
         tasks.push(tokio::spawn(async move {
-            listener::serve(
-                &name,
-                socket,
-                max,
-                Arc::new(Postgres(shared)),
-                metrics,
-                cancel,
-            )
-            .await;
+            listener::serve(&name, socket, max, session, metrics, cancel).await;
         }));
     }
     for t in tasks {
