@@ -8,3 +8,4 @@ pub mod decide;
 pub mod listener;
 pub mod postgres;
 pub mod run;
+pub mod tls;

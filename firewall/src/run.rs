@@ -46,6 +46,8 @@ pub enum RunError {
     Nothing,
     #[error("cannot start the session worker threads: {0}")]
     Workers(std::io::Error),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::ListenerTlsError),
 }
 
 /// Binds everything first (a port in use stops the start with its config key), then serves
@@ -85,7 +87,8 @@ pub async fn run(fw: Firewall, cancel: CancellationToken) -> Result<(), RunError
             );
             continue;
         }
-        bound.push((l, listener::bind(&l.name, l.listen, key).await?));
+        let tls = crate::tls::for_listener(l, key)?;
+        bound.push((l, tls, listener::bind(&l.name, l.listen, key).await?));
     }
     if bound.is_empty() {
         return Err(RunError::Nothing);
@@ -107,14 +110,17 @@ pub async fn run(fw: Firewall, cancel: CancellationToken) -> Result<(), RunError
     };
     let workers = Arc::new(Workers::start(Workers::default_count()).map_err(RunError::Workers)?);
     let mut tasks = Vec::new();
-    for (l, socket) in bound {
-        let shared = Arc::new(Shared::new(
-            l,
-            fw.policy.clone(),
-            fw.sink.clone(),
-            fw.producer.clone(),
-            &registry,
-        ));
+    for (l, tls, socket) in bound {
+        let shared = Arc::new(
+            Shared::new(
+                l,
+                fw.policy.clone(),
+                fw.sink.clone(),
+                fw.producer.clone(),
+                &registry,
+            )
+            .with_tls(tls),
+        );
         let metrics = Arc::new(ListenerMetrics::register(&registry, &l.name));
         let name = l.name.clone();
         let cancel = cancel.clone();

@@ -3,18 +3,24 @@
 //! through the connection's state machine ([`state`]).
 //!
 //! ```text
-//!  client ──► start-up: SSLRequest/GSSENCRequest → 'N'; CancelRequest → upstream (known keys)
+//!  client ──► start-up: GSSENCRequest → 'N'; CancelRequest → upstream (known keys)
+//!             SSLRequest → 'N' without tls-cert; with it 'S' + TLS handshake, then
+//!             start-up again inside TLS (bytes sent before the 'S' refuse the client)
 //!         ──► StartupMessage → connect upstream (error: FATAL 08006 to the client)
 //!  relay:  client bytes → frames → Conn::client_message → server
 //!          server bytes → frames → Conn::server_message → client (+ events, cancels)
 //!  Each direction reads only while the other side drains: a slow client slows the server
 //!  through TCP, never the proxy's memory.
 //! ```
+//!
+//! TLS ends at the firewall: the connection to the server is plain TCP whatever the client
+//! used (the server sees no TLS, and `pg_stat_ssl` shows none), so the firewall belongs
+//! beside the server or on a network trusted as much.
 
 pub mod mask;
 pub mod state;
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -31,11 +37,13 @@ use sensor::wire::postgres::parser::{
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use crate::audit::{SessionInfo, Sink};
 use crate::config::FailMode;
 use crate::listener::{Client, Session};
+use crate::tls::TlsAcceptor;
 use state::{Conn, Out};
 
 /// What the sessions of one listener share.
@@ -49,6 +57,9 @@ pub struct Shared {
     pub producer: String,
     pub limits: Limits,
     pub metrics: Metrics,
+    /// TLS with clients (`tls-cert`), set with [`Shared::with_tls`]; none: SSL requests
+    /// are refused.
+    pub tls: Option<TlsAcceptor>,
     /// Cancel keys of the live sessions: only these are forwarded upstream.
     keys: Mutex<HashSet<(u32, u32)>>,
 }
@@ -62,6 +73,7 @@ pub struct Metrics {
     upstream_errors: Arc<Counter>,
     cancels: Arc<Counter>,
     unknown_cancels: Arc<Counter>,
+    tls_failed: Arc<Counter>,
     latency: Arc<Histogram>,
 }
 
@@ -93,6 +105,11 @@ impl Metrics {
             unknown_cancels: registry.counter(
                 "tianmu_firewall_cancels_refused_total",
                 "Cancel requests with a key of no session of this listener, dropped.",
+                &l,
+            ),
+            tls_failed: registry.counter(
+                "tianmu_firewall_tls_handshakes_failed_total",
+                "TLS handshakes with clients that failed or timed out, and clients refused for sending before the handshake.",
                 &l,
             ),
             latency: registry.histogram(
@@ -142,8 +159,14 @@ impl Shared {
             producer,
             limits: Limits::default(),
             metrics: Metrics::register(registry, &listener.name),
+            tls: None,
             keys: Mutex::new(HashSet::new()),
         }
+    }
+
+    /// Terminates clients' TLS with `tls` (from [`crate::tls::for_listener`]).
+    pub fn with_tls(self, tls: Option<TlsAcceptor>) -> Shared {
+        Shared { tls, ..self }
     }
 
     fn keys(&self) -> std::sync::MutexGuard<'_, HashSet<(u32, u32)>> {
@@ -199,6 +222,10 @@ impl Shared {
 }
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time a client has for its TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time the last bytes to a leaving client get to go out (TLS records buffered, close_notify).
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Bytes queued for one side before the other side stops being read.
 const HIGH_WATER: usize = 256 << 10;
 /// Answers awaited before the client stops being read.
@@ -216,84 +243,166 @@ impl Session for Postgres {
             cancel,
         } = client;
         let mut buf = BytesMut::with_capacity(1024);
-        // Start-up: SSL and GSS encryption requests are refused, cancels routed, until the
-        // StartupMessage.
-        let (startup, params) = loop {
-            let frame = loop {
-                match next_startup_frame(&buf, sh.limits.max_frontend) {
-                    Ok(Some(f)) => break f,
-                    Ok(None) => {}
-                    Err(e) => return Err(format!("bad start-up message: {e}")),
-                }
-                let n = tokio::select! {
-                    n = stream.read_buf(&mut buf) => n.map_err(|e| e.to_string())?,
-                    _ = cancel.cancelled() => return Ok(()),
-                };
-                if n == 0 {
-                    return Ok(());
+        let (startup, params) =
+            match start_up(sh, &mut stream, &mut buf, sh.tls.is_some(), &cancel, peer).await? {
+                Start::End => return Ok(()),
+                Start::Startup(startup, params) => (startup, params),
+                Start::Tls => {
+                    let Some(acceptor) = &sh.tls else {
+                        return Err("TLS asked for without a certificate".into());
+                    };
+                    let handshake =
+                        tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream));
+                    let mut stream = tokio::select! {
+                        r = handshake => match r {
+                            Ok(Ok(s)) => s,
+                            Ok(Err(e)) => {
+                                sh.metrics.tls_failed.inc();
+                                return Err(format!("TLS handshake: {e}"));
+                            }
+                            Err(_) => {
+                                sh.metrics.tls_failed.inc();
+                                return Err("TLS handshake: timed out".into());
+                            }
+                        },
+                        _ = cancel.cancelled() => return Ok(()),
+                    };
+                    let (startup, params) =
+                        match start_up(sh, &mut stream, &mut buf, false, &cancel, peer).await? {
+                            Start::Startup(startup, params) => (startup, params),
+                            Start::End | Start::Tls => return Ok(()),
+                        };
+                    let (mut upstream, conn) =
+                        open(sh, &mut stream, &startup, &params, peer).await?;
+                    let client = tokio::io::split(stream);
+                    return relay(sh, conn, buf, client, upstream.split(), &cancel, peer).await;
                 }
             };
-            let msg = buf.split_to(frame.len);
-            match parse_startup(frame.body(&msg))
-                .map_err(|e| format!("bad start-up message: {e}"))?
-            {
-                Startup::Ssl | Startup::GssEnc => {
-                    stream.write_all(b"N").await.map_err(|e| e.to_string())?;
-                }
-                Startup::Cancel { pid, secret } => {
-                    if sh.keys().contains(&(pid, secret)) {
-                        sh.cancel((pid, secret)).await;
-                    } else {
-                        sh.metrics.unknown_cancels.inc();
-                        debug!(listener = sh.listener, %peer, "Dropped a cancel request for an unknown key.");
-                    }
-                    return Ok(());
-                }
-                Startup::Start(params) => break (msg, params),
-            }
-        };
-        let get = |k: &str| params.get(k).cloned().unwrap_or_default();
-        let account = get("user");
-        if params.contains_key("replication") {
-            let e = fatal(
-                "0A000",
-                "replication connections are not accepted by the data firewall",
-            );
-            let _ = stream.write_all(&e).await;
-            return Err("refused a replication connection".into());
-        }
-        let mut upstream = match sh.connect().await {
-            Ok(s) => s,
-            Err(e) => {
-                sh.metrics.upstream_errors.inc();
-                let msg = format!(
-                    "the data firewall cannot reach the database server {}: {e}",
-                    sh.upstream_name()
-                );
-                let _ = stream.write_all(&fatal("08006", &msg)).await;
-                return Err(msg);
-            }
-        };
-        upstream
-            .write_all(&startup)
-            .await
-            .map_err(|e| e.to_string())?;
-        let database = params
-            .get("database")
-            .cloned()
-            .unwrap_or_else(|| account.clone());
-        let conn = Conn::new(SessionInfo {
-            protocol: Protocol::Postgres,
-            account,
-            client: peer,
-            server: sh.upstream_name(),
-            application: get("application_name"),
-            database,
-        });
+        let (mut upstream, conn) = open(sh, &mut stream, &startup, &params, peer).await?;
         let (cr, cw) = stream.split();
         let (sr, sw) = upstream.split();
         relay(sh, conn, buf, (cr, cw), (sr, sw), &cancel, peer).await
     }
+}
+
+/// How a client's start-up went.
+enum Start {
+    /// It left, or only cancelled a statement.
+    End,
+    /// It asked for TLS and got 'S': the handshake comes next.
+    Tls,
+    /// Its StartupMessage (the whole frame) and the parameters in it.
+    Startup(BytesMut, BTreeMap<String, String>),
+}
+
+/// Reads start-up messages until the StartupMessage: encryption requests are answered
+/// (TLS accepted when `offer_tls`), cancel requests routed.
+async fn start_up<S: AsyncRead + AsyncWrite + Unpin>(
+    sh: &Shared,
+    stream: &mut S,
+    buf: &mut BytesMut,
+    offer_tls: bool,
+    cancel: &CancellationToken,
+    peer: SocketAddr,
+) -> Result<Start, String> {
+    loop {
+        let frame = loop {
+            match next_startup_frame(buf, sh.limits.max_frontend) {
+                Ok(Some(f)) => break f,
+                Ok(None) => {}
+                Err(e) => return Err(format!("bad start-up message: {e}")),
+            }
+            let n = tokio::select! {
+                n = stream.read_buf(buf) => n.map_err(|e| e.to_string())?,
+                _ = cancel.cancelled() => return Ok(Start::End),
+            };
+            if n == 0 {
+                return Ok(Start::End);
+            }
+        };
+        let msg = buf.split_to(frame.len);
+        match parse_startup(frame.body(&msg)).map_err(|e| format!("bad start-up message: {e}"))? {
+            Startup::Ssl if offer_tls => {
+                // Bytes after the SSLRequest were sent in plain text before the client knew
+                // TLS would be used; taking them as if they came through TLS would let a
+                // man in the middle inject them (CVE-2021-23214). PostgreSQL refuses too.
+                if !buf.is_empty() {
+                    sh.metrics.tls_failed.inc();
+                    let e = fatal("08P01", "received unencrypted data after SSL request");
+                    let _ = stream.write_all(&e).await;
+                    return Err("unencrypted data after the SSL request".into());
+                }
+                stream.write_all(b"S").await.map_err(|e| e.to_string())?;
+                return Ok(Start::Tls);
+            }
+            Startup::Ssl | Startup::GssEnc => {
+                stream.write_all(b"N").await.map_err(|e| e.to_string())?;
+                stream.flush().await.map_err(|e| e.to_string())?;
+            }
+            Startup::Cancel { pid, secret } => {
+                if sh.keys().contains(&(pid, secret)) {
+                    sh.cancel((pid, secret)).await;
+                } else {
+                    sh.metrics.unknown_cancels.inc();
+                    debug!(listener = sh.listener, %peer, "Dropped a cancel request for an unknown key.");
+                }
+                return Ok(Start::End);
+            }
+            Startup::Start(params) => return Ok(Start::Startup(msg, params)),
+        }
+    }
+}
+
+/// Connects upstream and sends the client's StartupMessage: what the relay starts from.
+/// Refusals reach the client as FATAL errors.
+async fn open<S: AsyncWrite + Unpin>(
+    sh: &Shared,
+    stream: &mut S,
+    startup: &[u8],
+    params: &BTreeMap<String, String>,
+    peer: SocketAddr,
+) -> Result<(TcpStream, Conn), String> {
+    let get = |k: &str| params.get(k).cloned().unwrap_or_default();
+    let account = get("user");
+    if params.contains_key("replication") {
+        let e = fatal(
+            "0A000",
+            "replication connections are not accepted by the data firewall",
+        );
+        let _ = stream.write_all(&e).await;
+        let _ = stream.flush().await;
+        return Err("refused a replication connection".into());
+    }
+    let mut upstream = match sh.connect().await {
+        Ok(s) => s,
+        Err(e) => {
+            sh.metrics.upstream_errors.inc();
+            let msg = format!(
+                "the data firewall cannot reach the database server {}: {e}",
+                sh.upstream_name()
+            );
+            let _ = stream.write_all(&fatal("08006", &msg)).await;
+            let _ = stream.flush().await;
+            return Err(msg);
+        }
+    };
+    upstream
+        .write_all(startup)
+        .await
+        .map_err(|e| e.to_string())?;
+    let database = params
+        .get("database")
+        .cloned()
+        .unwrap_or_else(|| account.clone());
+    let conn = Conn::new(SessionInfo {
+        protocol: Protocol::Postgres,
+        account,
+        client: peer,
+        server: sh.upstream_name(),
+        application: get("application_name"),
+        database,
+    });
+    Ok((upstream, conn))
 }
 
 fn fatal(code: &str, message: &str) -> Vec<u8> {
@@ -330,10 +439,15 @@ where
     let mut to_server = BytesMut::new();
     let mut to_client = BytesMut::new();
     let mut registered: Option<(u32, u32)> = None;
+    // A TLS stream may keep the last records of a write until flushed.
+    let mut unflushed = false;
     let result = loop {
         tokio::select! {
-            r = cw.write(&to_client), if !to_client.is_empty() => match r {
-                Ok(n) => to_client.advance(n),
+            r = write_or_flush(&mut cw, &to_client), if !to_client.is_empty() || unflushed => match r {
+                Ok(n) => {
+                    to_client.advance(n);
+                    unflushed = n > 0;
+                }
                 Err(_) => break Ok(()),
             },
             r = sw.write(&to_server), if !to_server.is_empty() => match r {
@@ -396,8 +510,19 @@ where
     if let Some(key) = registered {
         sh.keys().remove(&key);
     }
+    // What the loop wrote last (and TLS's close_notify) goes out, unless the client stalls.
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, cw.shutdown()).await;
     debug!(listener = sh.listener, %peer, "Session ended.");
     result
+}
+
+/// Writes some of `buf`, or flushes when it is empty (the write returned 0).
+async fn write_or_flush<W: AsyncWrite + Unpin>(w: &mut W, buf: &[u8]) -> std::io::Result<usize> {
+    if buf.is_empty() {
+        w.flush().await.map(|()| 0)
+    } else {
+        w.write(buf).await
+    }
 }
 
 /// Feeds every complete frame in `buf` to `f`, consuming them.
