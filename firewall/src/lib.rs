@@ -1,11 +1,12 @@
-//! Acting on traffic inline: listener → session per protocol (`postgres`) → decide (asks
-//! `rules`) → mask/limit → audit (events into the analyzer's spool or stdout). `run` starts
-//! every listener of the configuration. The MySQL session is not built yet.
+//! Acting on traffic inline: listener → session per protocol (`postgres`, `mysql`) → decide
+//! (asks `rules`) → mask/limit → audit (events into the analyzer's spool or stdout). `run`
+//! starts every listener of the configuration.
 
 pub mod audit;
 pub mod config;
 pub mod decide;
 pub mod listener;
+pub mod mysql;
 pub mod postgres;
 pub mod run;
 pub mod tls;

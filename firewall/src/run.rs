@@ -80,13 +80,6 @@ pub async fn run(fw: Firewall, cancel: CancellationToken) -> Result<(), RunError
     }
     let mut bound = Vec::new();
     for (l, key) in fw.listeners.iter().zip(&fw.keys) {
-        if l.protocol != Protocol::Postgres {
-            warn!(
-                listener = l.name,
-                "The MySQL listener is not built yet; skipped."
-            );
-            continue;
-        }
         let tls = crate::tls::for_listener(l, key)?;
         bound.push((l, tls, listener::bind(&l.name, l.listen, key).await?));
     }
@@ -111,6 +104,31 @@ pub async fn run(fw: Firewall, cancel: CancellationToken) -> Result<(), RunError
     let workers = Arc::new(Workers::start(Workers::default_count()).map_err(RunError::Workers)?);
     let mut tasks = Vec::new();
     for (l, tls, socket) in bound {
+        if l.protocol == Protocol::Mysql {
+            if tls.is_some() {
+                warn!(
+                    listener = l.name,
+                    "TLS is not terminated for MySQL listeners yet; clients connect in plain text."
+                );
+            }
+            let shared = crate::mysql::Shared::new(
+                l,
+                fw.policy.clone(),
+                fw.sink.clone(),
+                fw.producer.clone(),
+                &registry,
+            );
+            let session = (
+                Arc::new(crate::mysql::MySql(Arc::new(shared))),
+                workers.clone(),
+            );
+            let metrics = Arc::new(ListenerMetrics::register(&registry, &l.name));
+            let (name, cancel, max) = (l.name.clone(), cancel.clone(), fw.max_connections);
+            tasks.push(tokio::spawn(async move {
+                listener::serve(&name, socket, max, session, metrics, cancel).await;
+            }));
+            continue;
+        }
         let shared = Arc::new(
             Shared::new(
                 l,

@@ -1,0 +1,507 @@
+//! The MySQL/MariaDB listener's session: the upstream connection, the relay loop that
+//! feeds both directions through the connection's state machine ([`state`]), and the side
+//! connection that stops a statement cut at a limit.
+//!
+//! ```text
+//!  client ──► connect upstream (error: ERR 2003 to the client in place of the greeting)
+//!  relay:  server bytes → payloads → Conn::server_payload → client (+ events, kills)
+//!          client bytes → payloads → Conn::client_payload → server (or the firewall's ERR)
+//!  Each direction reads only while the other side drains: a slow client slows the server
+//!  through TCP, never the proxy's memory. A payload over max_packet, a sequence id out of
+//!  order or a packet that does not parse ends this connection only, with a logged reason.
+//! ```
+//!
+//! ## Stopping a statement cut at a limit
+//!
+//! The firewall does not know the client's password, so it cannot open a connection as
+//! the client to send `KILL QUERY`. With a kill account (`TIANMU_MYSQL_KILL_USER` and
+//! `TIANMU_MYSQL_KILL_PASSWORD` in the firewall's environment: a MariaDB/MySQL account
+//! with `mysql_native_password` or no password, allowed to kill other users' statements —
+//! `CONNECTION ADMIN` or `SUPER`), the session sends `KILL QUERY <connection id>` over a
+//! side connection and waits for its answer before it forwards anything more from the
+//! client: the kill then lands on the statement it was meant for, or on an idle
+//! connection (which ignores it), never on the client's next statement. The server's
+//! remaining rows of the cut statement are discarded until its end, and the session goes
+//! on. Without a kill account (or when the kill fails), the session ends after giving the
+//! client the limit's error: closing the upstream connection makes the server abort the
+//! statement at its next write, at the price of the client's connection.
+
+pub mod mask;
+pub mod state;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use analyzer::event::Protocol;
+use analyzer::metrics::{Counter, Histogram, Registry};
+use arc_swap::ArcSwap;
+use bytes::{Buf, BytesMut};
+use rules::decision::Action;
+use rules::policy::Policy;
+use sensor::wire::mysql::handshake::{AuthReply, parse_auth_reply};
+use sensor::wire::mysql::{
+    Capabilities, ErrPacket, HandshakeResponse, Limits, SslRequest, encode_packets, next_payload,
+    parse_handshake,
+};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tracing::{debug, warn};
+
+use crate::audit::{SessionInfo, Sink};
+use crate::config::FailMode;
+use crate::listener::{Client, Session};
+use state::{Conn, Out};
+
+/// The account that stops statements cut at a limit (see the module documentation).
+#[derive(Clone)]
+pub struct KillAccount {
+    pub user: String,
+    pub password: String,
+}
+
+impl KillAccount {
+    /// From `TIANMU_MYSQL_KILL_USER` and `TIANMU_MYSQL_KILL_PASSWORD` (empty when unset).
+    pub fn from_env() -> Option<KillAccount> {
+        let user = std::env::var("TIANMU_MYSQL_KILL_USER").ok()?;
+        if user.is_empty() {
+            return None;
+        }
+        Some(KillAccount {
+            user,
+            password: std::env::var("TIANMU_MYSQL_KILL_PASSWORD").unwrap_or_default(),
+        })
+    }
+}
+
+/// What the sessions of one listener share.
+pub struct Shared {
+    pub listener: String,
+    pub upstream: (String, u16),
+    pub fail: FailMode,
+    pub policy: Arc<ArcSwap<Policy>>,
+    pub sink: Sink,
+    /// Producer id in events (`node/firewall`).
+    pub producer: String,
+    pub limits: Limits,
+    pub metrics: Metrics,
+    pub kill: Option<KillAccount>,
+}
+
+/// Statement counters of one listener (the same series as the PostgreSQL listener's).
+pub struct Metrics {
+    allowed: Arc<Counter>,
+    masked: Arc<Counter>,
+    limited: Arc<Counter>,
+    blocked: Arc<Counter>,
+    upstream_errors: Arc<Counter>,
+    kills: Arc<Counter>,
+    latency: Arc<Histogram>,
+}
+
+impl Metrics {
+    pub fn register(registry: &Registry, listener: &str) -> Metrics {
+        let by = |action: &'static str| {
+            registry.counter(
+                "tianmu_firewall_statements_total",
+                "Statements decided, by the action taken (limit: results cut at a limit).",
+                &[("listener", listener), ("action", action)],
+            )
+        };
+        let l = [("listener", listener)];
+        Metrics {
+            allowed: by("allow"),
+            masked: by("mask"),
+            limited: by("limit"),
+            blocked: by("block"),
+            upstream_errors: registry.counter(
+                "tianmu_firewall_upstream_errors_total",
+                "Connections to the database server that failed or broke.",
+                &l,
+            ),
+            kills: registry.counter(
+                "tianmu_firewall_cancels_total",
+                "Cancel requests sent upstream (clients' and the firewall's own at limits).",
+                &l,
+            ),
+            latency: registry.histogram(
+                "tianmu_firewall_statement_seconds",
+                "Time from a statement's arrival to the end of its result.",
+                &l,
+            ),
+        }
+    }
+
+    /// A statement was decided (blocks are counted when refused).
+    pub fn decided(&self, action: Action) {
+        match action {
+            Action::Allow | Action::Limit => self.allowed.inc(),
+            Action::Mask => self.masked.inc(),
+            Action::Block => {}
+        }
+    }
+
+    pub fn blocked(&self) {
+        self.blocked.inc();
+    }
+
+    pub fn limited(&self) {
+        self.limited.inc();
+    }
+
+    pub fn observe(&self, d: Duration) {
+        self.latency.observe(d);
+    }
+}
+
+/// Why the side connection could not stop a statement.
+#[derive(Debug, thiserror::Error)]
+enum KillError {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Wire(#[from] sensor::wire::mysql::WireError),
+    #[error("the server refused: {0}")]
+    Refused(String),
+    #[error("the kill account authenticates with `{0}`; it needs mysql_native_password")]
+    Plugin(String),
+    #[error("timed out")]
+    Timeout,
+}
+
+impl Shared {
+    pub fn new(
+        listener: &crate::config::Listener,
+        policy: Arc<ArcSwap<Policy>>,
+        sink: Sink,
+        producer: String,
+        registry: &Registry,
+    ) -> Shared {
+        Shared {
+            listener: listener.name.clone(),
+            upstream: listener.upstream.clone(),
+            fail: listener.fail_mode,
+            policy,
+            sink,
+            producer,
+            limits: Limits::default(),
+            metrics: Metrics::register(registry, &listener.name),
+            kill: KillAccount::from_env(),
+        }
+    }
+
+    fn upstream_name(&self) -> String {
+        format!("{}:{}", self.upstream.0, self.upstream.1)
+    }
+
+    async fn connect(&self) -> std::io::Result<TcpStream> {
+        let s = tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            TcpStream::connect((self.upstream.0.as_str(), self.upstream.1)),
+        )
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "timed out"))??;
+        let _ = s.set_nodelay(true);
+        Ok(s)
+    }
+
+    /// Stops the statement of connection `id` with `KILL QUERY` over a side connection as
+    /// the kill account, and returns once the server has answered it. `false`: no kill
+    /// account, or the kill failed (logged); the session must close instead.
+    async fn kill(&self, id: u32) -> bool {
+        let Some(account) = &self.kill else {
+            return false;
+        };
+        self.metrics.kills.inc();
+        match tokio::time::timeout(CONNECT_TIMEOUT, self.kill_query(account, id)).await {
+            Ok(Ok(())) => true,
+            Ok(Err(e)) => {
+                self.metrics.upstream_errors.inc();
+                warn!(listener = self.listener, error = %e, "Cannot stop a statement cut at a limit; closing its connection instead.");
+                false
+            }
+            Err(_) => {
+                self.metrics.upstream_errors.inc();
+                warn!(listener = self.listener, error = %KillError::Timeout, "Cannot stop a statement cut at a limit; closing its connection instead.");
+                false
+            }
+        }
+    }
+
+    async fn kill_query(&self, account: &KillAccount, id: u32) -> Result<(), KillError> {
+        let mut s = self.connect().await?;
+        let mut buf = BytesMut::with_capacity(256);
+        let (seq, greeting) = read_payload(&mut s, &mut buf, self.limits.max_packet).await?;
+        if greeting.first() == Some(&0xFF) {
+            return Err(KillError::Refused(err_text(&greeting)));
+        }
+        let h = parse_handshake(&greeting)?;
+        let caps = h.capabilities
+            & (Capabilities::MYSQL
+                | Capabilities::PROTOCOL_41
+                | Capabilities::SECURE_CONNECTION
+                | Capabilities::PLUGIN_AUTH
+                | Capabilities::TRANSACTIONS);
+        let proof = native_password(account.password.as_bytes(), &h.scramble());
+        let response = HandshakeResponse {
+            header: SslRequest {
+                capabilities: caps,
+                max_packet: 1 << 24,
+                charset: 33,
+            },
+            username: account.user.as_bytes(),
+            auth_response: &proof,
+            database: None,
+            auth_plugin: Some(b"mysql_native_password"),
+            attributes: None,
+            zstd_level: None,
+        };
+        let mut out = Vec::new();
+        encode_packets(seq.wrapping_add(1), &response.encode()?, &mut out);
+        s.write_all(&out).await?;
+        loop {
+            let (seq, reply) = read_payload(&mut s, &mut buf, self.limits.max_packet).await?;
+            match parse_auth_reply(&reply, caps)? {
+                AuthReply::Ok(_) => break,
+                AuthReply::Err(e) => {
+                    return Err(KillError::Refused(
+                        String::from_utf8_lossy(e.message).into_owned(),
+                    ));
+                }
+                AuthReply::Switch(sw) if sw.plugin == b"mysql_native_password" => {
+                    let scramble = sw.data.strip_suffix(&[0]).unwrap_or(sw.data);
+                    let proof = native_password(account.password.as_bytes(), scramble);
+                    out.clear();
+                    encode_packets(seq.wrapping_add(1), &proof, &mut out);
+                    s.write_all(&out).await?;
+                }
+                AuthReply::Switch(sw) => {
+                    return Err(KillError::Plugin(
+                        String::from_utf8_lossy(sw.plugin).into_owned(),
+                    ));
+                }
+                AuthReply::OldSwitch | AuthReply::MoreData(_) => {
+                    return Err(KillError::Plugin("an unsupported plugin".into()));
+                }
+            }
+        }
+        out.clear();
+        encode_packets(0, format!("\x03KILL QUERY {id}").as_bytes(), &mut out);
+        s.write_all(&out).await?;
+        let (_, answer) = read_payload(&mut s, &mut buf, self.limits.max_packet).await?;
+        // 1094: unknown thread — the connection is gone already; nothing to stop.
+        if answer.first() == Some(&0xFF) {
+            let e = sensor::wire::mysql::result::parse_err(&answer, caps)?;
+            if e.code != 1094 {
+                return Err(KillError::Refused(
+                    String::from_utf8_lossy(e.message).into_owned(),
+                ));
+            }
+        }
+        out.clear();
+        encode_packets(0, &[0x01], &mut out);
+        let _ = s.write_all(&out).await;
+        Ok(())
+    }
+}
+
+/// Reads one payload (sequence id, bytes) from `s`.
+async fn read_payload(
+    s: &mut TcpStream,
+    buf: &mut BytesMut,
+    max: usize,
+) -> Result<(u8, Vec<u8>), KillError> {
+    loop {
+        if let Some(p) = next_payload(buf, max)? {
+            let (seq, len, data) = (p.seq, p.len, p.data.into_owned());
+            buf.advance(len);
+            return Ok((seq, data));
+        }
+        if s.read_buf(buf).await? == 0 {
+            return Err(KillError::Io(std::io::ErrorKind::UnexpectedEof.into()));
+        }
+    }
+}
+
+fn err_text(payload: &[u8]) -> String {
+    String::from_utf8_lossy(payload.get(3..).unwrap_or_default()).into_owned()
+}
+
+/// `mysql_native_password`'s proof: SHA1(password) XOR SHA1(scramble, SHA1(SHA1(password)));
+/// empty for an empty password.
+fn native_password(password: &[u8], scramble: &[u8]) -> Vec<u8> {
+    use sha1::{Digest, Sha1};
+    if password.is_empty() {
+        return Vec::new();
+    }
+    let stage1 = Sha1::digest(password);
+    let stage2 = Sha1::digest(stage1);
+    let mut h = Sha1::new();
+    h.update(scramble);
+    h.update(stage2);
+    let mix = h.finalize();
+    stage1.iter().zip(mix.iter()).map(|(a, b)| a ^ b).collect()
+}
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bytes queued for one side before the other side stops being read.
+const HIGH_WATER: usize = 256 << 10;
+/// Answers awaited before the client stops being read.
+const MAX_PENDING: usize = 100_000;
+
+/// The MySQL protocol session of a listener.
+pub struct MySql(pub Arc<Shared>);
+
+impl Session for MySql {
+    async fn serve(&self, client: Client) -> Result<(), String> {
+        let sh = &self.0;
+        let Client {
+            mut stream,
+            peer,
+            cancel,
+        } = client;
+        let mut upstream = match sh.connect().await {
+            Ok(s) => s,
+            Err(e) => {
+                sh.metrics.upstream_errors.inc();
+                let msg = format!(
+                    "the data firewall cannot reach the database server {}: {e}",
+                    sh.upstream_name()
+                );
+                // In place of the greeting, as a server refusing connections answers.
+                let err = ErrPacket {
+                    code: 2003,
+                    sql_state: None,
+                    message: msg.as_bytes(),
+                }
+                .encode(Capabilities::empty());
+                let mut bytes = Vec::new();
+                encode_packets(0, &err, &mut bytes);
+                let _ = stream.write_all(&bytes).await;
+                return Err(msg);
+            }
+        };
+        let conn = Conn::new(SessionInfo {
+            protocol: Protocol::Mysql,
+            account: String::new(),
+            client: peer,
+            server: sh.upstream_name(),
+            application: String::new(),
+            database: String::new(),
+        });
+        let (cr, cw) = stream.split();
+        let (sr, sw) = upstream.split();
+        relay(sh, conn, (cr, cw), (sr, sw), &cancel, peer).await
+    }
+}
+
+/// Relays until either side closes, the state machine finds the protocol broken, or
+/// shutdown.
+async fn relay<CR, CW, SR, SW>(
+    sh: &Shared,
+    mut conn: Conn,
+    (mut cr, mut cw): (CR, CW),
+    (mut sr, mut sw): (SR, SW),
+    cancel: &tokio_util::sync::CancellationToken,
+    peer: SocketAddr,
+) -> Result<(), String>
+where
+    CR: AsyncRead + Unpin,
+    CW: AsyncWrite + Unpin,
+    SR: AsyncRead + Unpin,
+    SW: AsyncWrite + Unpin,
+{
+    let max = sh.limits.max_packet;
+    let mut from_client = BytesMut::with_capacity(4 << 10);
+    let mut from_server = BytesMut::with_capacity(16 << 10);
+    let mut out = Out::default();
+    let mut to_server = BytesMut::new();
+    let mut to_client = BytesMut::new();
+    let result = loop {
+        tokio::select! {
+            r = cw.write(&to_client), if !to_client.is_empty() => match r {
+                Ok(n) => to_client.advance(n),
+                Err(_) => break Ok(()),
+            },
+            r = sw.write(&to_server), if !to_server.is_empty() => match r {
+                Ok(n) => to_server.advance(n),
+                Err(e) => {
+                    sh.metrics.upstream_errors.inc();
+                    break Err(format!("writing to the server: {e}"));
+                }
+            },
+            r = cr.read_buf(&mut from_client),
+                if to_server.len() < HIGH_WATER && conn.awaiting() < MAX_PENDING => match r {
+                Ok(0) | Err(_) => break Ok(()),
+                Ok(_) => {
+                    if let Err(e) = payloads(&mut from_client, max, |raw, p| conn.client_payload(sh, raw, p, &mut out)) {
+                        warn!(listener = sh.listener, %peer, error = %e, "Closed a client connection: malformed packet.");
+                        let _ = cw.write_all(&to_client).await;
+                        break Err(format!("client: {e}"));
+                    }
+                }
+            },
+            r = sr.read_buf(&mut from_server), if to_client.len() < HIGH_WATER => match r {
+                Ok(0) | Err(_) => {
+                    // The server closed: deliver what is queued, then end.
+                    let _ = cw.write_all(&to_client).await;
+                    let _ = cw.write_all(&out.to_client).await;
+                    break Ok(());
+                }
+                Ok(_) => {
+                    if let Err(e) = payloads(&mut from_server, max, |raw, p| conn.server_payload(sh, raw, p, &mut out)) {
+                        sh.metrics.upstream_errors.inc();
+                        warn!(listener = sh.listener, %peer, error = %e, "Closed a connection: the server's answer cannot be followed.");
+                        let _ = cw.write_all(&to_client).await;
+                        let _ = cw.write_all(&out.to_client).await;
+                        break Err(format!("server: {e}"));
+                    }
+                }
+            },
+            _ = cancel.cancelled() => break Ok(()),
+        }
+        if !out.to_server.is_empty() {
+            to_server.extend_from_slice(&out.to_server);
+            out.to_server.clear();
+        }
+        if !out.to_client.is_empty() {
+            to_client.extend_from_slice(&out.to_client);
+            out.to_client.clear();
+        }
+        if std::mem::take(&mut out.kill) && !sh.kill(conn.connection_id).await {
+            // No way to stop the statement but to drop its connection.
+            let _ = cw.write_all(&to_client).await;
+            let _ = cw.shutdown().await;
+            break Ok(());
+        }
+    };
+    debug!(listener = sh.listener, %peer, "Session ended.");
+    result
+}
+
+/// Feeds every complete payload in `buf` to `f` (its packets as received, and the
+/// payload), consuming them.
+fn payloads<E: std::fmt::Display>(
+    buf: &mut BytesMut,
+    max: usize,
+    mut f: impl FnMut(&[u8], &sensor::wire::mysql::Payload<'_>) -> Result<(), E>,
+) -> Result<(), String> {
+    loop {
+        let len = match next_payload(buf, max) {
+            Ok(Some(p)) => {
+                f(&buf[..p.len], &p).map_err(|e| e.to_string())?;
+                p.len
+            }
+            Ok(None) => {
+                // Room for the rest of a large packet, within the limit already checked.
+                if buf.len() >= 4 {
+                    let want = u32::from_le_bytes([buf[0], buf[1], buf[2], 0]) as usize + 4;
+                    buf.reserve(want.saturating_sub(buf.len()).min(max));
+                }
+                return Ok(());
+            }
+            Err(e) => return Err(e.to_string()),
+        };
+        buf.advance(len);
+    }
+}
