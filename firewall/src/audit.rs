@@ -101,6 +101,9 @@ pub enum Sink {
     Pipeline(Producer),
     /// Standard output, one JSON object per line (a listener started from flags alone).
     Stdout,
+    /// Kept in memory, for the state machines' unit tests.
+    #[cfg(test)]
+    Memory(std::sync::Arc<std::sync::Mutex<Vec<Event>>>),
 }
 
 impl Sink {
@@ -116,6 +119,12 @@ impl Sink {
                 if let Ok(line) = serde_json::to_string(&event) {
                     let mut out = std::io::stdout().lock();
                     let _ = writeln!(out, "{line}");
+                }
+            }
+            #[cfg(test)]
+            Sink::Memory(events) => {
+                if let Ok(mut events) = events.lock() {
+                    events.push(event);
                 }
             }
         }

@@ -849,7 +849,7 @@ mod tests {
         Shared::new(
             &listener,
             Arc::new(arc_swap::ArcSwap::from_pointee(policy)),
-            Sink::Stdout,
+            Sink::Memory(Default::default()),
             "t/firewall".into(),
             &analyzer::metrics::Registry::new(),
         )
@@ -998,5 +998,142 @@ mod tests {
         let e = notice(&msgs[3][5..]).expect("error");
         assert_eq!(e.code, LIMITED);
         assert!(e.message.contains("2 rows"), "{}", e.message);
+    }
+
+    /// A small xorshift generator: the sequences are reproducible from the seed.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+
+        fn bytes(&mut self, max: usize) -> Vec<u8> {
+            let len = self.below(max + 1);
+            (0..len).map(|_| self.next() as u8).collect()
+        }
+    }
+
+    /// A message a client could send: mostly well formed, sometimes not.
+    fn client_message(rng: &mut Rng) -> Vec<u8> {
+        const SQL: [&str; 6] = [
+            "SELECT secret FROM t",
+            "SELECT pg_sleep(1)",
+            "DECLARE c CURSOR FOR SELECT secret FROM t",
+            "FETCH 2 FROM c",
+            "SELECT 'unterminated",
+            "BEGIN; SELECT secret FROM t; COMMIT",
+        ];
+        let name = ["", "s", "p", "c"][rng.below(4)];
+        let sql = SQL[rng.below(SQL.len())];
+        match rng.below(40) {
+            0..=3 => msg(b'Q', &cstrs(&[sql])),
+            4..=9 => msg(b'P', &[cstrs(&[name, sql]), vec![0, 0]].concat()),
+            10..=15 => {
+                let mut bind = cstrs(&[name, ["", "s"][rng.below(2)]]);
+                bind.extend([0, 0, 0, 0, 0, 1, 0, rng.below(2) as u8]);
+                msg(b'B', &bind)
+            }
+            16..=21 => msg(
+                b'E',
+                &[cstrs(&[name]), vec![0, 0, 0, rng.below(3) as u8]].concat(),
+            ),
+            22..=24 => msg(
+                b'D',
+                &[vec![[b'S', b'P'][rng.below(2)]], cstrs(&[name])].concat(),
+            ),
+            25..=27 => msg(
+                b'C',
+                &[vec![[b'S', b'P'][rng.below(2)]], cstrs(&[name])].concat(),
+            ),
+            28..=34 => msg(b'S', b""),
+            35..=36 => msg(b'H', b""),
+            37..=38 => msg([b'd', b'c', b'f', b'F', b'X'][rng.below(5)], &rng.bytes(16)),
+            _ => msg(rng.next() as u8, &rng.bytes(24)),
+        }
+    }
+
+    /// A message a server could send.
+    fn server_message(rng: &mut Rng) -> Vec<u8> {
+        let mut field = cstrs(&[["secret", "x", "?column?"][rng.below(3)]]);
+        field.extend([
+            0, 0, 0, 1, 0, 1, 0, 0, 0, 25, 0xff, 0xff, 0xff, 0xff, 0, 0, 0,
+        ]);
+        field.push(rng.below(2) as u8);
+        match rng.below(40) {
+            0..=3 => msg(b'T', &[vec![0, 1], field].concat()),
+            4..=11 => row(["abcdef", "", "\u{4e2d}\u{6587}"][rng.below(3)]),
+            12..=16 => msg(
+                b'C',
+                &cstrs(&[["SELECT 3", "FETCH 2", "DECLARE CURSOR"][rng.below(3)]]),
+            ),
+            17..=22 => msg(b'Z', &[[b'I', b'T', b'E'][rng.below(3)]]),
+            23..=30 => msg([b'1', b'2', b'3', b'n', b's', b'I'][rng.below(6)], b""),
+            31..=33 => parser::error_response(["26000", "57014", "42P01"][rng.below(3)], "e", None),
+            34 => msg(b'N', &rng.bytes(12)),
+            35 => msg([b'G', b'H', b'd', b'c'][rng.below(4)], &rng.bytes(12)),
+            36 => msg(b'D', &rng.bytes(20)),
+            37 => msg(b'T', &rng.bytes(30)),
+            _ => msg(rng.next() as u8, &rng.bytes(24)),
+        }
+    }
+
+    #[test]
+    fn random_conversations_never_panic_and_stay_bounded() {
+        let sh = shared();
+        let (mut errors, mut total) = (0usize, 0usize);
+        for seed in 1..=300u64 {
+            let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+            let mut c = conn(&sh);
+            let mut sent = 0usize;
+            for _ in 0..200 {
+                // The server speaks when it owes answers (and now and then when not).
+                let from_client = c.awaiting() == 0 && rng.below(20) != 0 || rng.below(2) == 0;
+                let m = if from_client {
+                    client_message(&mut rng)
+                } else {
+                    server_message(&mut rng)
+                };
+                sent += m.len();
+                let mut out = Out::default();
+                let r = if from_client {
+                    c.client_message(&sh, &m, &mut out)
+                } else {
+                    c.server_message(&sh, &m, &mut out)
+                };
+                // What goes out is what came in, rewritten: never more than a bounded
+                // multiple of it (errors and poison messages are small).
+                assert!(
+                    out.to_client.len() + out.to_server.len() <= 4 * m.len() + 1024,
+                    "seed {seed}: {} bytes out for {} in",
+                    out.to_client.len() + out.to_server.len(),
+                    m.len()
+                );
+                if r.is_err() {
+                    // The session would close; a new one starts.
+                    c = conn(&sh);
+                    errors += 1;
+                }
+                total += 1;
+            }
+            assert!(c.awaiting() <= sent, "seed {seed}");
+        }
+        // Most messages are taken (the generator is not just feeding garbage).
+        assert!(
+            errors * 4 < total,
+            "{errors} protocol errors in {total} messages"
+        );
+        let events = match &sh.sink {
+            Sink::Memory(events) => events.lock().map(|e| e.len()).unwrap_or_default(),
+            _ => 0,
+        };
+        assert!(events > 1000, "{events} statements audited");
     }
 }
