@@ -28,6 +28,9 @@ set -euo pipefail
 # - libpostgresql-jdbc-java puts the PostgreSQL JDBC driver at
 #   /usr/share/java/postgresql.jar; openjdk-17-jdk-headless brings java + javac
 #   (tests/firewall_drivers.rs compiles and runs a JDBC program through the firewall).
+# - libmariadb-java puts the MariaDB JDBC driver at /usr/share/java/mariadb-java-client.jar
+#   and python3-pymysql is PyMySQL for Debian's /usr/bin/python3 (tests/firewall_mysql.rs
+#   runs both through the MySQL firewall).
 # - python3-pip: pip for the psycopg 3 install of step 4.
 PACKAGES=(
     clickhouse-server
@@ -44,6 +47,8 @@ PACKAGES=(
     libpostgresql-jdbc-java
     openjdk-17-jdk-headless
     python3-pip
+    libmariadb-java
+    python3-pymysql
 )
 
 POLICY_RC=/usr/sbin/policy-rc.d
@@ -178,6 +183,7 @@ for bin in clickhouse-server clickhouse-client psql pgbench mariadb sysbench cur
         || die "$bin not found after install"
 done
 [ -r /usr/share/java/postgresql.jar ] || die "/usr/share/java/postgresql.jar not found after install"
+[ -r /usr/share/java/mariadb-java-client.jar ] || die "/usr/share/java/mariadb-java-client.jar not found after install"
 say "clickhouse-server: $(dpkg-query -W -f='${Version}' clickhouse-server)"
 say "hyperscan (pkg-config libhs): $(pkg-config --modversion libhs)"
 say "done; no service was started (use deploy/clickhouse.sh start)"

@@ -3,7 +3,7 @@
 //! connection that stops a statement cut at a limit.
 //!
 //! ```text
-//!  client ──► connect upstream (error: ERR 2003 to the client in place of the greeting)
+//!  client ──► connect upstream (error: ERR 1158 to the client in place of the greeting)
 //!  relay:  server bytes → payloads → Conn::server_payload → client (+ events, kills)
 //!          client bytes → payloads → Conn::client_payload → server (or the firewall's ERR)
 //!  Each direction reads only while the other side drains: a slow client slows the server
@@ -369,8 +369,10 @@ impl Session for MySql {
                     sh.upstream_name()
                 );
                 // In place of the greeting, as a server refusing connections answers.
+                // A server error number (1158, ER_NET_READ_ERROR): clients take one in the
+                // client range (2003) for a malformed packet and drop the message.
                 let err = ErrPacket {
-                    code: 2003,
+                    code: 1158,
                     sql_state: None,
                     message: msg.as_bytes(),
                 }
@@ -475,6 +477,7 @@ where
             break Ok(());
         }
     };
+    conn.end(sh);
     debug!(listener = sh.listener, %peer, "Session ended.");
     result
 }

@@ -55,6 +55,10 @@ pub const BLOCKED: (u16, [u8; 5]) = (1142, *b"42000");
 /// statement was stopped, as by `KILL QUERY`, which is what happens upstream).
 pub const LIMITED: (u16, [u8; 5]) = (1317, *b"70100");
 
+/// The error number of a statement whose answer was lost with its connection
+/// (CR_SERVER_LOST), in its audit event.
+pub const LOST: u16 = 2013;
+
 /// Most prepared statements one connection may keep through the firewall; past it, new
 /// prepares are refused (the server's `max_prepared_stmt_count` bounds them too).
 pub const MAX_STATEMENTS: usize = 10_000;
@@ -723,6 +727,19 @@ impl Conn {
             }
         }
         Ok(())
+    }
+
+    /// The connection ends: statements still streaming are audited with what they
+    /// returned (a cut one as cut; any other as 2013, its answer lost with the connection).
+    pub fn end(&mut self, sh: &Shared) {
+        while let Some(p) = self.pending.pop_front() {
+            if let Expect::Result(mut run) = p.expect {
+                if run.cut.is_none() && run.error_code.is_empty() {
+                    run.error_code = LOST.to_string();
+                }
+                self.finish(sh, *run);
+            }
+        }
     }
 
     /// A run's answer is complete: running totals back to its statement, the event out.
