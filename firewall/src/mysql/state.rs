@@ -1040,3 +1040,365 @@ fn send(client_seq: &mut u8, payload: &[u8], out: &mut Out) {
 fn quote(name: &str) -> String {
     format!("`{}`", name.replace('`', "``"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::Sink;
+    use crate::config::{FailMode, Listener};
+    use analyzer::event::Protocol;
+    use sensor::wire::mysql::result::{ColumnFlags, encode_text_row, text_row};
+    use sensor::wire::mysql::{
+        ColumnDefinition, ColumnType, Handshake, HandshakeResponse, SslRequest, next_payload,
+    };
+
+    fn shared() -> Shared {
+        let catalog = "default-level = 1\n[[table]]\nname = 'db.t'\ncategory = 'c'\nsharing = 'restricted'\nopening = 'forbidden'\ncolumns = [{ name = 'secret', level = 3, mask = 'keep 1 1' }]\n";
+        let accounts = "[[account]]\nname = 'app'\nkind = 'database'\nrole = 'application'\nenvironment = 'prod'\nclearance = 2\nrow-limit = 2\n";
+        let rules = "[[rule]]\nname = 'no-sleep'\nshapes = ['time-delay']\naction = 'block'\nreason = 'no'\nalert = 'high'\n";
+        let policy = rules::policy::Policy::parse(catalog, accounts, rules)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let listener = Listener {
+            name: "t".into(),
+            protocol: Protocol::Mysql,
+            listen: "127.0.0.1:1".parse().expect("addr"),
+            upstream: ("127.0.0.1".into(), 3306),
+            fail_mode: FailMode::Closed,
+            tls: None,
+        };
+        Shared::new(
+            &listener,
+            Arc::new(arc_swap::ArcSwap::from_pointee(policy)),
+            Sink::Stdout,
+            "t/firewall".into(),
+            &analyzer::metrics::Registry::new(),
+        )
+    }
+
+    const CAPS: Capabilities = Capabilities(
+        Capabilities::MYSQL.0
+            | Capabilities::PROTOCOL_41.0
+            | Capabilities::SECURE_CONNECTION.0
+            | Capabilities::PLUGIN_AUTH.0
+            | Capabilities::TRANSACTIONS.0
+            | Capabilities::MULTI_RESULTS.0
+            | Capabilities::CONNECT_WITH_DB.0
+            | Capabilities::DEPRECATE_EOF.0,
+    );
+
+    fn packet(seq: u8, payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode_packets(seq, payload, &mut out);
+        out
+    }
+
+    /// The payloads (sequence id, bytes) in `bytes`.
+    fn payloads(bytes: &[u8]) -> Vec<(u8, Vec<u8>)> {
+        let mut rest = bytes;
+        let mut all = Vec::new();
+        while let Ok(Some(p)) = next_payload(rest, 1 << 26) {
+            all.push((p.seq, p.data.to_vec()));
+            rest = &rest[p.len..];
+        }
+        all
+    }
+
+    fn feed(c: &mut Conn, sh: &Shared, from_client: bool, bytes: &[u8], out: &mut Out) {
+        let mut rest = bytes;
+        while let Some(p) = next_payload(rest, 1 << 26).expect("valid framing") {
+            let raw = &rest[..p.len];
+            let r = if from_client {
+                c.client_payload(sh, raw, &p, out)
+            } else {
+                c.server_payload(sh, raw, &p, out)
+            };
+            r.expect("accepted");
+            rest = &rest[p.len..];
+        }
+    }
+
+    /// A connection past authentication as `app` on `db`.
+    fn conn(sh: &Shared) -> Conn {
+        let mut c = Conn::new(SessionInfo {
+            protocol: Protocol::Mysql,
+            account: String::new(),
+            client: "127.0.0.1:5000".parse().expect("addr"),
+            server: "db".into(),
+            application: String::new(),
+            database: String::new(),
+        });
+        let mut out = Out::default();
+        let greeting = Handshake {
+            server_version: b"5.5.5-10.11.6-MariaDB",
+            connection_id: 42,
+            auth_data_1: [1; 8],
+            auth_data_2: b"abcdefghijkl\0",
+            capabilities: CAPS | Capabilities::SSL | Capabilities::COMPRESS,
+            charset: 45,
+            status: Status::AUTOCOMMIT,
+            auth_plugin: Some(b"mysql_native_password"),
+        };
+        feed(&mut c, sh, false, &packet(0, &greeting.encode()), &mut out);
+        let offered = parse_handshake(&payloads(&out.to_client)[0].1)
+            .expect("greeting")
+            .capabilities;
+        assert!(!offered.contains(Capabilities::SSL) && !offered.contains(Capabilities::COMPRESS));
+        assert!(offered.contains(Capabilities::DEPRECATE_EOF));
+        assert_eq!(c.connection_id, 42);
+        let answer = HandshakeResponse {
+            header: SslRequest {
+                capabilities: CAPS | Capabilities::COMPRESS,
+                max_packet: 1 << 24,
+                charset: 45,
+            },
+            username: b"app",
+            auth_response: &[7; 20],
+            database: Some(b"db"),
+            auth_plugin: Some(b"mysql_native_password"),
+            attributes: None,
+            zstd_level: None,
+        };
+        let mut out = Out::default();
+        feed(
+            &mut c,
+            sh,
+            true,
+            &packet(1, &answer.encode().expect("encode")),
+            &mut out,
+        );
+        // The client's COMPRESS was cut before the server saw it.
+        let sent = payloads(&out.to_server);
+        let ClientHandshake::Response(r) = parse_client_handshake(&sent[0].1).expect("answer")
+        else {
+            panic!("a response")
+        };
+        assert!(!r.capabilities().contains(Capabilities::COMPRESS));
+        // Auth switch and more data pass; the OK ends authentication.
+        feed(&mut c, sh, false, &packet(2, b"\x01\x03"), &mut out);
+        assert!(!c.authenticated());
+        feed(
+            &mut c,
+            sh,
+            false,
+            &packet(3, &[0, 0, 0, 2, 0, 0, 0]),
+            &mut out,
+        );
+        assert!(c.authenticated());
+        assert_eq!(
+            (c.info.account.as_str(), c.info.database.as_str()),
+            ("app", "db")
+        );
+        c
+    }
+
+    fn column(name: &str) -> Vec<u8> {
+        ColumnDefinition {
+            catalog: b"def",
+            schema: b"db",
+            table: b"t",
+            org_table: b"t",
+            name: name.as_bytes(),
+            org_name: name.as_bytes(),
+            extended: None,
+            charset: 45,
+            length: 400,
+            column_type: ColumnType::VAR_STRING,
+            flags: ColumnFlags::default(),
+            decimals: 0,
+            field_list_default: b"",
+        }
+        .encode(CAPS)
+    }
+
+    fn end() -> Vec<u8> {
+        vec![0xFE, 0, 0, 2, 0, 0, 0]
+    }
+
+    #[test]
+    fn a_blocked_query_is_answered_by_the_firewall_in_sequence() {
+        let sh = shared();
+        let mut c = conn(&sh);
+        let mut out = Out::default();
+        feed(
+            &mut c,
+            &sh,
+            true,
+            &packet(0, b"\x03SELECT SLEEP(10)"),
+            &mut out,
+        );
+        assert!(out.to_server.is_empty(), "never forwarded");
+        let answer = payloads(&out.to_client);
+        assert_eq!(answer.len(), 1);
+        assert_eq!(answer[0].0, 1, "the answer's sequence id");
+        let e = parse_err(&answer[0].1, CAPS).expect("ERR");
+        assert_eq!((e.code, e.sql_state), (1142, Some(*b"42000")));
+        assert!(String::from_utf8_lossy(e.message).contains("rule no-sleep"));
+        assert_eq!(c.awaiting(), 0);
+        // A blocked prepare gets its ERR too, and the session goes on.
+        let mut out = Out::default();
+        feed(
+            &mut c,
+            &sh,
+            true,
+            &packet(0, b"\x16SELECT SLEEP(10)"),
+            &mut out,
+        );
+        assert!(out.to_server.is_empty());
+        assert_eq!(payloads(&out.to_client)[0].1[0], 0xFF);
+        let mut out = Out::default();
+        feed(&mut c, &sh, true, &packet(0, b"\x0e"), &mut out);
+        assert_eq!(out.to_server, packet(0, b"\x0e"));
+    }
+
+    #[test]
+    fn a_result_past_the_limit_is_cut_killed_and_ended_with_an_error() {
+        let sh = shared();
+        let mut c = conn(&sh);
+        let mut out = Out::default();
+        feed(
+            &mut c,
+            &sh,
+            true,
+            &packet(0, b"\x03SELECT secret FROM t"),
+            &mut out,
+        );
+        assert_eq!(payloads(&out.to_server)[0].1, b"\x03SELECT secret FROM t");
+        let mut back = Out::default();
+        let mut server = Vec::new();
+        server.extend(packet(1, &[1]));
+        server.extend(packet(2, &column("secret")));
+        for (i, v) in ["abcdef", "ghijkl", "mnopqr", "stuvwx"].iter().enumerate() {
+            server.extend(packet(3 + i as u8, &encode_text_row([Some(v.as_bytes())])));
+        }
+        server.extend(packet(7, &end()));
+        feed(&mut c, &sh, false, &server, &mut back);
+        assert!(back.kill, "the statement is stopped upstream");
+        let got = payloads(&back.to_client);
+        let seqs: Vec<u8> = got.iter().map(|p| p.0).collect();
+        assert_eq!(seqs, [1, 2, 3, 4, 5], "count, column, 2 rows, the error");
+        // The rows that passed are masked (keep 1 1); the end is the limit's error.
+        assert_eq!(text_row(&got[2].1, 1).expect("row"), [Some(&b"a****f"[..])]);
+        let e = parse_err(&got[4].1, CAPS).expect("ERR");
+        assert_eq!((e.code, e.sql_state), (1317, Some(*b"70100")));
+        assert!(String::from_utf8_lossy(e.message).contains("2 rows"));
+        assert_eq!(c.awaiting(), 0, "the server's end closed the statement");
+    }
+
+    #[test]
+    fn prepared_statements_keep_their_verdict_and_binary_rows_are_masked() {
+        use sensor::wire::mysql::result::{binary_row, encode_binary_row};
+        use sensor::wire::mysql::{FieldType, StmtPrepareOk, Value};
+        let sh = shared();
+        let mut c = conn(&sh);
+        let mut out = Out::default();
+        feed(
+            &mut c,
+            &sh,
+            true,
+            &packet(0, b"\x16SELECT secret FROM t WHERE id = ?"),
+            &mut out,
+        );
+        let ok = StmtPrepareOk {
+            statement_id: 9,
+            columns: 1,
+            params: 1,
+            warnings: 0,
+            metadata_follows: true,
+        };
+        let mut server = packet(1, &ok.encode(CAPS));
+        server.extend(packet(2, &column("?")));
+        server.extend(packet(3, &column("secret")));
+        feed(&mut c, &sh, false, &server, &mut out);
+        assert_eq!(c.awaiting(), 0);
+        assert!(c.statements.contains_key(&9));
+        // COM_STMT_EXECUTE 9: the binary result is masked as the prepare decided.
+        let mut exec = vec![0x17];
+        exec.extend(9u32.to_le_bytes());
+        exec.extend([0, 1, 0, 0, 0]);
+        let mut out = Out::default();
+        feed(&mut c, &sh, true, &packet(0, &exec), &mut out);
+        assert_eq!(out.to_server, packet(0, &exec));
+        let types = [FieldType::new(ColumnType::VAR_STRING, false)];
+        let row = encode_binary_row(&types, &[Value::Bytes(b"abcdef")]).expect("row");
+        let mut server = packet(1, &[1]);
+        server.extend(packet(2, &column("secret")));
+        server.extend(packet(3, &row));
+        server.extend(packet(4, &end()));
+        let mut back = Out::default();
+        feed(&mut c, &sh, false, &server, &mut back);
+        let got = payloads(&back.to_client);
+        assert_eq!(got.len(), 4);
+        assert_eq!(
+            binary_row(&got[2].1, &types).expect("row"),
+            [Value::Bytes(b"a****f")]
+        );
+        assert!(!back.kill);
+        assert_eq!(c.awaiting(), 0);
+    }
+
+    /// A small deterministic generator (xorshift64*), so that failures replay.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        }
+
+        fn bytes(&mut self, n: usize) -> Vec<u8> {
+            (0..n).map(|_| self.next() as u8).collect()
+        }
+    }
+
+    /// Random payloads in valid packets, from either side, in every phase: the machine
+    /// returns errors, never panics.
+    #[test]
+    fn random_packets_never_panic() {
+        let sh = shared();
+        let mut rng = Rng(0x5EED_1234_ABCD_0001);
+        for round in 0..3000 {
+            let mut c = if round % 3 == 0 {
+                Conn::new(SessionInfo {
+                    protocol: Protocol::Mysql,
+                    account: String::new(),
+                    client: "127.0.0.1:5000".parse().expect("addr"),
+                    server: "db".into(),
+                    application: String::new(),
+                    database: String::new(),
+                })
+            } else {
+                conn(&sh)
+            };
+            let mut out = Out::default();
+            for _ in 0..(1 + rng.next() % 12) {
+                let len = (rng.next() % 64) as usize;
+                let mut payload = rng.bytes(len);
+                // Often a plausible first byte: a command, OK, ERR, EOF or a column count.
+                if let Some(first) = payload.first_mut()
+                    && rng.next().is_multiple_of(2)
+                {
+                    const FIRST: [u8; 12] = [
+                        0x03, 0x16, 0x17, 0x1c, 0x02, 0x04, 0x11, 0x00, 0xFF, 0xFE, 0x01, 0xFB,
+                    ];
+                    *first = FIRST[(rng.next() % 12) as usize];
+                }
+                let seq = (rng.next() % 4) as u8;
+                let bytes = packet(seq, &payload);
+                let from_client = rng.next().is_multiple_of(2);
+                let mut rest = &bytes[..];
+                while let Ok(Some(p)) = next_payload(rest, 1 << 20) {
+                    let raw = &rest[..p.len];
+                    let _ = if from_client {
+                        c.client_payload(&sh, raw, &p, &mut out)
+                    } else {
+                        c.server_payload(&sh, raw, &p, &mut out)
+                    };
+                    rest = &rest[p.len..];
+                }
+            }
+            c.end(&sh);
+        }
+    }
+}
