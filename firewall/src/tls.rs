@@ -56,13 +56,14 @@ pub enum TlsError {
 /// A listener whose TLS cannot start.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "listener `{listener}` cannot use its TLS certificate: {source} (fix `{key}` in the configuration)"
+    "listener `{listener}` cannot use its TLS certificate: {problem} (fix `{key}` in the configuration)"
 )]
 pub struct ListenerTlsError {
     pub listener: String,
     /// The config key of the file at fault, e.g. `firewall.listeners[0].tls-cert`.
     pub key: String,
-    pub source: TlsError,
+    /// Not `source`: the message says it already, and a source would repeat it.
+    pub problem: TlsError,
 }
 
 /// The TLS acceptor of a listener, if it has `tls-cert` and `tls-key`. `listen_key` is the
@@ -75,9 +76,9 @@ pub fn for_listener(
     let Some((cert, key)) = &l.tls else {
         return Ok(None);
     };
-    acceptor(cert, key).map(Some).map_err(|source| {
+    acceptor(cert, key).map(Some).map_err(|problem| {
         let base = listen_key.strip_suffix(".listen").unwrap_or(listen_key);
-        let field = match &source {
+        let field = match &problem {
             TlsError::Unreadable { path, .. } | TlsError::NotPem { path, .. } if path == key => {
                 "tls-key"
             }
@@ -87,7 +88,7 @@ pub fn for_listener(
         ListenerTlsError {
             listener: l.name.clone(),
             key: format!("{base}.{field}"),
-            source,
+            problem,
         }
     })
 }
