@@ -42,6 +42,31 @@ pub struct Raised {
     pub severity: Severity,
 }
 
+impl Raised {
+    /// What a finished result raised: the cut at a limit (`cut`), else the row-count alert
+    /// when `rows` (the result's total, across fetches) passed it. A limit that applied
+    /// but was not reached is recorded as `allow`: in the audit, `limit` means a result cut.
+    pub fn by_result(judged: &Judged, cut: Option<Raised>, rows: u64) -> Option<Raised> {
+        if cut.is_some() {
+            return cut;
+        }
+        if let Some(alert) = &judged.evaluated.decision.alert_rows
+            && rows > alert.rows
+        {
+            return Some(Raised {
+                action: judged.action,
+                rule: alert.rule.clone(),
+                severity: alert.severity,
+            });
+        }
+        (judged.action == Action::Limit).then(|| Raised {
+            action: Action::Allow,
+            rule: judged.rule.clone(),
+            severity: judged.severity,
+        })
+    }
+}
+
 /// The event for one statement.
 pub fn statement_event(
     producer_id: &str,

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use rules::decision::{Action, Severity};
+use rules::mask::Mask;
 use rules::policy::{Evaluated, OutputMask, Policy, Request};
 use rules::sql::Parse;
 
@@ -92,6 +93,34 @@ pub fn judge(policy: &Policy, req: &Request<'_>, text: &str, fail: FailMode) -> 
         action: d.action,
         evaluated: evaluated.clone(),
     }
+}
+
+/// The result columns a verdict's masks apply to, each column once, as (index, mask). The
+/// policy names each masked output and its position; the result's own column names
+/// (`names`, as the server sent them; empty when not known) win over the position, and a
+/// mask whose name matches no column falls back to its position.
+pub fn masked_columns(wanted: &[OutputMask], names: &[&str]) -> Vec<(usize, Mask)> {
+    let mut out: Vec<(usize, Mask)> = Vec::with_capacity(wanted.len());
+    let mut add = |index: usize, mask: Mask| {
+        if !out.iter().any(|(i, _)| *i == index) {
+            out.push((index, mask));
+        }
+    };
+    for w in wanted {
+        let mut matched = false;
+        for (i, _) in names
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| n.eq_ignore_ascii_case(&w.output))
+        {
+            matched = true;
+            add(i, w.mask);
+        }
+        if !matched {
+            add(w.index, w.mask);
+        }
+    }
+    out
 }
 
 fn limit_of(d: &rules::policy::Decision) -> Option<ResultLimit> {

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod config;
 pub mod decide;
 pub mod listener;
+pub mod metrics;
 pub mod mysql;
 pub mod postgres;
 pub mod run;

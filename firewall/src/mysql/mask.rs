@@ -12,6 +12,8 @@ use rules::policy::OutputMask;
 use sensor::wire::mysql::value::DateTime;
 use sensor::wire::mysql::{ColumnType, FieldType, Value, WireError, result};
 
+use crate::decide::masked_columns;
+
 /// A result column as the firewall keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Column {
@@ -27,38 +29,20 @@ pub struct Masked {
     pub ty: ColumnType,
 }
 
-/// The columns to mask: by the result's own column names first (they are what the server
-/// really sends), then, for a mask whose name matches no column, by its position.
+/// The columns to mask ([`masked_columns`]), with their types; a position past the
+/// result's columns is none.
 pub fn resolve(wanted: &[OutputMask], columns: &[Column]) -> Vec<Masked> {
-    let mut out: Vec<Masked> = Vec::with_capacity(wanted.len());
-    let mut add = |index: usize, mask: Mask| {
-        if out.iter().any(|m| m.index == index) {
-            return;
-        }
-        if let Some(c) = columns.get(index) {
-            out.push(Masked {
+    let names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
+    masked_columns(wanted, &names)
+        .into_iter()
+        .filter_map(|(index, mask)| {
+            columns.get(index).map(|c| Masked {
                 index,
                 mask,
                 ty: c.ft.ty,
-            });
-        }
-    };
-    for w in wanted {
-        let by_name: Vec<usize> = columns
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| c.name.eq_ignore_ascii_case(&w.output))
-            .map(|(i, _)| i)
-            .collect();
-        if by_name.is_empty() {
-            add(w.index, w.mask);
-        } else {
-            for i in by_name {
-                add(i, w.mask);
-            }
-        }
-    }
-    out
+            })
+        })
+        .collect()
 }
 
 fn is_text(ty: ColumnType) -> bool {

@@ -34,10 +34,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use analyzer::event::Protocol;
-use analyzer::metrics::{Counter, Histogram, Registry};
+use analyzer::metrics::Registry;
 use arc_swap::ArcSwap;
 use bytes::{Buf, BytesMut};
-use rules::decision::Action;
 use rules::policy::Policy;
 use sensor::wire::mysql::handshake::{AuthReply, parse_auth_reply};
 use sensor::wire::mysql::{
@@ -51,6 +50,7 @@ use tracing::{debug, warn};
 use crate::audit::{SessionInfo, Sink};
 use crate::config::FailMode;
 use crate::listener::{Client, Session};
+use crate::metrics::Metrics;
 use state::{Conn, Out};
 
 /// The account that stops statements cut at a limit (see the module documentation).
@@ -86,72 +86,6 @@ pub struct Shared {
     pub limits: Limits,
     pub metrics: Metrics,
     pub kill: Option<KillAccount>,
-}
-
-/// Statement counters of one listener (the same series as the PostgreSQL listener's).
-pub struct Metrics {
-    allowed: Arc<Counter>,
-    masked: Arc<Counter>,
-    limited: Arc<Counter>,
-    blocked: Arc<Counter>,
-    upstream_errors: Arc<Counter>,
-    kills: Arc<Counter>,
-    latency: Arc<Histogram>,
-}
-
-impl Metrics {
-    pub fn register(registry: &Registry, listener: &str) -> Metrics {
-        let by = |action: &'static str| {
-            registry.counter(
-                "tianmu_firewall_statements_total",
-                "Statements decided, by the action taken (limit: results cut at a limit).",
-                &[("listener", listener), ("action", action)],
-            )
-        };
-        let l = [("listener", listener)];
-        Metrics {
-            allowed: by("allow"),
-            masked: by("mask"),
-            limited: by("limit"),
-            blocked: by("block"),
-            upstream_errors: registry.counter(
-                "tianmu_firewall_upstream_errors_total",
-                "Connections to the database server that failed or broke.",
-                &l,
-            ),
-            kills: registry.counter(
-                "tianmu_firewall_cancels_total",
-                "Cancel requests sent upstream (clients' and the firewall's own at limits).",
-                &l,
-            ),
-            latency: registry.histogram(
-                "tianmu_firewall_statement_seconds",
-                "Time from a statement's arrival to the end of its result.",
-                &l,
-            ),
-        }
-    }
-
-    /// A statement was decided (blocks are counted when refused).
-    pub fn decided(&self, action: Action) {
-        match action {
-            Action::Allow | Action::Limit => self.allowed.inc(),
-            Action::Mask => self.masked.inc(),
-            Action::Block => {}
-        }
-    }
-
-    pub fn blocked(&self) {
-        self.blocked.inc();
-    }
-
-    pub fn limited(&self) {
-        self.limited.inc();
-    }
-
-    pub fn observe(&self, d: Duration) {
-        self.latency.observe(d);
-    }
 }
 
 /// Why the side connection could not stop a statement.
@@ -212,7 +146,7 @@ impl Shared {
         let Some(account) = &self.kill else {
             return false;
         };
-        self.metrics.kills.inc();
+        self.metrics.cancels.inc();
         match tokio::time::timeout(CONNECT_TIMEOUT, self.kill_query(account, id)).await {
             Ok(Ok(())) => true,
             Ok(Err(e)) => {

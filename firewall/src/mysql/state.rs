@@ -766,29 +766,9 @@ impl Conn {
         {
             self.info.database = db;
         }
-        let mut raised = run.cut;
-        if raised.is_none()
-            && let Some(alert) = &run.judged.evaluated.decision.alert_rows
-            && run.prior_rows + rows > alert.rows
-        {
-            raised = Some(Raised {
-                action: run.judged.action,
-                rule: alert.rule.clone(),
-                severity: alert.severity,
-            });
-        }
-        if let Some(r) = &raised
-            && r.action == Action::Limit
-        {
+        let raised = Raised::by_result(&run.judged, run.cut, run.prior_rows + rows);
+        if raised.as_ref().is_some_and(|r| r.action == Action::Limit) {
             sh.metrics.limited();
-        }
-        if raised.is_none() && run.judged.action == Action::Limit {
-            // A limit applied but was not reached: in the audit, `limit` means a result cut.
-            raised = Some(Raised {
-                action: Action::Allow,
-                rule: run.judged.rule.clone(),
-                severity: run.judged.severity,
-            });
         }
         let duration = run.started.elapsed();
         sh.metrics.observe(duration);

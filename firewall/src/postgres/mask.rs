@@ -9,6 +9,8 @@
 
 use rules::mask::Mask;
 use rules::policy::OutputMask;
+
+use crate::decide::masked_columns;
 use sensor::wire::postgres::backend::{self, Field, format_of};
 use sensor::wire::postgres::parser::WireError;
 
@@ -33,40 +35,25 @@ fn text_like(oid: u32) -> bool {
     matches!(oid, 0 | TEXT | VARCHAR | BPCHAR | NAME | UNKNOWN)
 }
 
-/// The columns to mask. The policy names each masked output and its position; the result's
-/// own column names win over the position (they are what the server really sends), and a
-/// mask whose name matches no column falls back to its position.
+/// The columns to mask ([`masked_columns`]), with their formats and types.
 pub fn resolve(wanted: &[OutputMask], fields: Option<&[Field]>, formats: &[i16]) -> Vec<Masked> {
-    let mut out: Vec<Masked> = Vec::with_capacity(wanted.len());
-    let mut add = |index: usize, mask: Mask| {
-        if out.iter().any(|m| m.index == index) {
-            return;
-        }
-        let field = fields.and_then(|f| f.get(index));
-        out.push(Masked {
-            index,
-            mask,
-            binary: field.is_some_and(|f| f.format == 1) || format_of(formats, index) == 1,
-            type_oid: field.map_or(0, |f| f.type_oid),
-        });
-    };
-    for w in wanted {
-        let by_name: Vec<usize> = fields
-            .unwrap_or_default()
-            .iter()
-            .enumerate()
-            .filter(|(_, f)| f.name.eq_ignore_ascii_case(&w.output))
-            .map(|(i, _)| i)
-            .collect();
-        if by_name.is_empty() {
-            add(w.index, w.mask);
-        } else {
-            for i in by_name {
-                add(i, w.mask);
+    let names: Vec<&str> = fields
+        .unwrap_or_default()
+        .iter()
+        .map(|f| f.name.as_str())
+        .collect();
+    masked_columns(wanted, &names)
+        .into_iter()
+        .map(|(index, mask)| {
+            let field = fields.and_then(|f| f.get(index));
+            Masked {
+                index,
+                mask,
+                binary: field.is_some_and(|f| f.format == 1) || format_of(formats, index) == 1,
+                type_oid: field.map_or(0, |f| f.type_oid),
             }
-        }
-    }
-    out
+        })
+        .collect()
 }
 
 /// Appends the DataRow `body` with the `masks` applied, as a whole message, to `out`.

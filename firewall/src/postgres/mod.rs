@@ -26,10 +26,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use analyzer::event::Protocol;
-use analyzer::metrics::{Counter, Histogram, Registry};
+use analyzer::metrics::Registry;
 use arc_swap::ArcSwap;
 use bytes::{Buf, BytesMut};
-use rules::decision::Action;
 use rules::policy::Policy;
 use sensor::wire::postgres::backend::cancel_request;
 use sensor::wire::postgres::parser::{
@@ -43,6 +42,7 @@ use tracing::{debug, warn};
 use crate::audit::{SessionInfo, Sink};
 use crate::config::FailMode;
 use crate::listener::{Client, Session};
+use crate::metrics::Metrics;
 use crate::tls::TlsAcceptor;
 use state::{Conn, Out};
 
@@ -62,84 +62,6 @@ pub struct Shared {
     pub tls: Option<TlsAcceptor>,
     /// Cancel keys of the live sessions: only these are forwarded upstream.
     keys: Mutex<HashSet<(u32, u32)>>,
-}
-
-/// Statement counters of one listener.
-pub struct Metrics {
-    allowed: Arc<Counter>,
-    masked: Arc<Counter>,
-    limited: Arc<Counter>,
-    blocked: Arc<Counter>,
-    upstream_errors: Arc<Counter>,
-    cancels: Arc<Counter>,
-    unknown_cancels: Arc<Counter>,
-    tls_failed: Arc<Counter>,
-    latency: Arc<Histogram>,
-}
-
-impl Metrics {
-    pub fn register(registry: &Registry, listener: &str) -> Metrics {
-        let by = |action: &'static str| {
-            registry.counter(
-                "tianmu_firewall_statements_total",
-                "Statements decided, by the action taken (limit: results cut at a limit).",
-                &[("listener", listener), ("action", action)],
-            )
-        };
-        let l = [("listener", listener)];
-        Metrics {
-            allowed: by("allow"),
-            masked: by("mask"),
-            limited: by("limit"),
-            blocked: by("block"),
-            upstream_errors: registry.counter(
-                "tianmu_firewall_upstream_errors_total",
-                "Connections to the database server that failed or broke.",
-                &l,
-            ),
-            cancels: registry.counter(
-                "tianmu_firewall_cancels_total",
-                "Cancel requests sent upstream (clients' and the firewall's own at limits).",
-                &l,
-            ),
-            unknown_cancels: registry.counter(
-                "tianmu_firewall_cancels_refused_total",
-                "Cancel requests with a key of no session of this listener, dropped.",
-                &l,
-            ),
-            tls_failed: registry.counter(
-                "tianmu_firewall_tls_handshakes_failed_total",
-                "TLS handshakes with clients that failed or timed out, and clients refused for sending before the handshake.",
-                &l,
-            ),
-            latency: registry.histogram(
-                "tianmu_firewall_statement_seconds",
-                "Time from a statement's arrival to the end of its result.",
-                &l,
-            ),
-        }
-    }
-
-    /// A statement was decided (blocks are counted when refused).
-    pub fn decided(&self, action: Action) {
-        match action {
-            Action::Allow | Action::Limit => self.allowed.inc(),
-            Action::Mask => self.masked.inc(),
-            Action::Block => {}
-        }
-    }
-
-    pub fn blocked(&self) {
-        self.blocked.inc();
-    }
-
-    pub fn limited(&self) {
-        self.limited.inc();
-    }
-
-    pub fn observe(&self, d: Duration) {
-        self.latency.observe(d);
-    }
 }
 
 impl Shared {
