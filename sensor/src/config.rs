@@ -1,5 +1,7 @@
 //! The `[sensor]` section of `tianmu.toml`.
 
+use std::time::Duration;
+
 use bytesize::ByteSize;
 use rules::file::Problems;
 use serde::Deserialize;
@@ -20,6 +22,13 @@ pub struct SensorRaw {
     /// Most bytes held for TCP reassembly over all flows (counted when hit).
     #[serde(default = "default_reassembly")]
     pub reassembly_memory: ByteSize,
+    /// Most out-of-order bytes held for one direction of one flow; past it the hole in
+    /// front of them is given up on (counted as a gap).
+    #[serde(default = "default_flow_buffer")]
+    pub flow_buffer: ByteSize,
+    /// A flow without a packet for this long is forgotten (counted).
+    #[serde(default = "default_idle_timeout", with = "humantime_serde")]
+    pub idle_timeout: Duration,
 }
 
 impl Default for SensorRaw {
@@ -29,6 +38,8 @@ impl Default for SensorRaw {
             ports: default_ports(),
             max_flows: default_max_flows(),
             reassembly_memory: default_reassembly(),
+            flow_buffer: default_flow_buffer(),
+            idle_timeout: default_idle_timeout(),
         }
     }
 }
@@ -45,6 +56,12 @@ fn default_max_flows() -> usize {
 fn default_reassembly() -> ByteSize {
     ByteSize::mib(256)
 }
+fn default_flow_buffer() -> ByteSize {
+    ByteSize::mib(4)
+}
+fn default_idle_timeout() -> Duration {
+    Duration::from_secs(600)
+}
 
 /// Validated `[sensor]`.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,6 +70,27 @@ pub struct SensorConfig {
     pub ports: Vec<u16>,
     pub max_flows: usize,
     pub reassembly_memory: u64,
+    pub flow_buffer: u64,
+    pub idle_timeout: Duration,
+}
+
+impl Default for SensorConfig {
+    fn default() -> Self {
+        SensorRaw::default().validate("sensor", &mut Problems::default())
+    }
+}
+
+impl SensorConfig {
+    /// The flow table's limits.
+    pub fn flow_limits(&self) -> crate::flow::FlowLimits {
+        crate::flow::FlowLimits {
+            ports: self.ports.clone(),
+            max_flows: self.max_flows,
+            reassembly_memory: self.reassembly_memory,
+            flow_buffer: self.flow_buffer,
+            idle_timeout_us: u64::try_from(self.idle_timeout.as_micros()).unwrap_or(u64::MAX),
+        }
+    }
 }
 
 impl SensorRaw {
@@ -72,11 +110,16 @@ impl SensorRaw {
         if self.max_flows == 0 {
             p.add(format!("{key}.max-flows"), "must be at least 1");
         }
+        if self.idle_timeout.is_zero() {
+            p.add(format!("{key}.idle-timeout"), "must be longer than 0s");
+        }
         SensorConfig {
             interfaces: self.interfaces,
             ports: self.ports,
             max_flows: self.max_flows,
             reassembly_memory: self.reassembly_memory.as_u64(),
+            flow_buffer: self.flow_buffer.as_u64(),
+            idle_timeout: self.idle_timeout,
         }
     }
 }

@@ -1,12 +1,22 @@
-//! Understanding traffic the appliance does not sit in the path of: capture → decode →
-//! flow/reassembly → wire/<protocol> → event. The wire codecs live here once and are shared
-//! with the inline firewall. So far: the configuration, capture files, packet decoding, TCP
-//! reassembly and the PostgreSQL message framing; `tianmu sensor` says the capture is not
-//! built yet.
+//! Understanding traffic the appliance does not sit in the path of:
+//!
+//! ```text
+//!  capture (pcap files; live ring next) ─► decode (Ethernet/VLAN/SLL, IPv4/6, TCP)
+//!    ─► flow (table, directions, timeouts) ─► reassembly (in-order bytes, gaps)
+//!    ─► follow/<protocol> (statements and answers) ─► event (analysed, one event model)
+//! ```
+//!
+//! The wire codecs ([`wire`]) live here once and are shared with the inline firewall.
+//! [`run::Sensor`] drives the stages; every cap and every problem has a counter
+//! ([`counters::Counters`]).
 
 pub mod capture;
 pub mod config;
 pub mod counters;
 pub mod decode;
+pub mod event;
+pub mod flow;
+pub mod follow;
 pub mod reassembly;
+pub mod run;
 pub mod wire;
