@@ -184,6 +184,14 @@ struct FirewallArgs {
     /// What the single listener does with a statement it cannot judge.
     #[arg(long, value_enum, default_value = "closed", requires = "listen")]
     fail_mode: FailModeArg,
+    /// MySQL: the account that stops statements cut at a limit (`KILL QUERY`); without
+    /// it a cut ends the client's connection.
+    #[arg(long, value_name = "USER", requires = "listen")]
+    kill_user: Option<String>,
+    /// Password of --kill-user (visible in the process list: prefer `kill-password` in
+    /// the configuration file).
+    #[arg(long, value_name = "PASSWORD", requires = "kill_user")]
+    kill_password: Option<String>,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -377,6 +385,10 @@ async fn firewall(args: FirewallArgs) -> Result<ExitCode> {
                     FailModeArg::Open => FailMode::Open,
                 },
                 tls: None,
+                kill: args.kill_user.clone().map(|user| firewall::config::KillAccount {
+                    user,
+                    password: args.kill_password.clone().unwrap_or_default(),
+                }),
             };
             (vec![listener], vec!["--listen".to_owned()])
         }

@@ -9,7 +9,7 @@
 //! every write they try is one the policy blocks or one rolled back, and the tests check
 //! nothing changed. sysbench gets a scratch database of its own (`tianmu_fw_sbtest`),
 //! prepared directly as root. The firewall stops statements cut at a limit with
-//! `KILL QUERY` as MariaDB's root (no password), through `TIANMU_MYSQL_KILL_USER`.
+//! `KILL QUERY` as MariaDB's root (no password), given with `--kill-user`.
 
 mod common;
 
@@ -65,11 +65,9 @@ impl Proxy {
             upstream,
         ])
         .arg("--policy")
-        .arg(&policy)
-        .env_remove("TIANMU_MYSQL_KILL_USER")
-        .env_remove("TIANMU_MYSQL_KILL_PASSWORD");
+        .arg(&policy);
         if let Some(user) = kill_user {
-            cmd.env("TIANMU_MYSQL_KILL_USER", user);
+            cmd.args(["--kill-user", user]);
         }
         let running = Running::spawn(cmd);
         wait_until("the firewall listens", Duration::from_secs(20), || {

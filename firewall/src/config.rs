@@ -68,6 +68,12 @@ pub struct ListenerRaw {
     pub tls_cert: Option<PathBuf>,
     /// PEM private key for `tls-cert`.
     pub tls_key: Option<PathBuf>,
+    /// MySQL: the account that stops a statement cut at a limit (`KILL QUERY`); it needs
+    /// `mysql_native_password` (or no password) and `CONNECTION ADMIN` or `SUPER`. Without
+    /// it a cut ends the client's connection instead.
+    pub kill_user: Option<String>,
+    /// Password of `kill-user` (empty: none).
+    pub kill_password: Option<String>,
 }
 
 /// Validated listener.
@@ -79,6 +85,23 @@ pub struct Listener {
     pub upstream: (String, u16),
     pub fail_mode: FailMode,
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// MySQL's kill account: user and password.
+    pub kill: Option<KillAccount>,
+}
+
+/// The MySQL account that stops statements cut at a limit.
+#[derive(Clone, PartialEq, Eq)]
+pub struct KillAccount {
+    pub user: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for KillAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KillAccount")
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Validated `[firewall]`.
@@ -175,6 +198,28 @@ impl FirewallRaw {
                     None
                 }
             };
+            let kill = match (l.kill_user, l.kill_password) {
+                (None, None) => None,
+                (None, Some(_)) => {
+                    p.add(at("kill-password"), "is set without kill-user");
+                    None
+                }
+                (Some(user), _) if l.protocol != Protocol::Mysql => {
+                    p.add(
+                        at("kill-user"),
+                        format!("applies to mysql listeners only, not {user:?} on this one"),
+                    );
+                    None
+                }
+                (Some(user), _) if user.is_empty() => {
+                    p.add(at("kill-user"), "is empty; expected a MySQL account name");
+                    None
+                }
+                (Some(user), password) => Some(KillAccount {
+                    user,
+                    password: password.unwrap_or_default(),
+                }),
+            };
             listeners.push(Listener {
                 name: l.name,
                 protocol: l.protocol,
@@ -182,6 +227,7 @@ impl FirewallRaw {
                 upstream,
                 fail_mode: l.fail_mode,
                 tls,
+                kill,
             });
         }
         if self.max_connections == 0 {
@@ -216,5 +262,62 @@ mod tests {
             let want = want.map(|(h, p)| (h.to_owned(), p));
             assert_eq!(got, want, "{input}");
         }
+    }
+
+    #[test]
+    fn kill_accounts_belong_to_mysql_listeners() {
+        let raw: FirewallRaw = toml::from_str(
+            r#"
+            [[listeners]]
+            name = "my"
+            protocol = "mysql"
+            listen = "127.0.0.1:3307"
+            upstream = "127.0.0.1:3306"
+            kill-user = "tianmu_kill"
+            [[listeners]]
+            name = "pg"
+            protocol = "postgres"
+            listen = "127.0.0.1:6432"
+            upstream = "127.0.0.1:5432"
+            kill-user = "root"
+            [[listeners]]
+            name = "my2"
+            protocol = "mysql"
+            listen = "127.0.0.1:3308"
+            upstream = "127.0.0.1:3306"
+            kill-password = "secret"
+            "#,
+        )
+        .expect("parses");
+        let mut p = Problems::default();
+        let cfg = raw.validate("firewall", Path::new("."), &mut p);
+        let kill = cfg.listeners[0]
+            .kill
+            .as_ref()
+            .expect("the mysql listener's account");
+        assert_eq!(
+            (kill.user.as_str(), kill.password.as_str()),
+            ("tianmu_kill", "")
+        );
+        assert!(
+            !format!("{kill:?}").contains("password:"),
+            "the password is never logged"
+        );
+        let problems: Vec<String> = p
+            .into_vec()
+            .into_iter()
+            .map(|x| format!("{}: {}", x.key, x.message))
+            .collect();
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(
+            problems[0]
+                .starts_with("firewall.listeners[1].kill-user: applies to mysql listeners only"),
+            "{problems:?}"
+        );
+        assert!(
+            problems[1]
+                .starts_with("firewall.listeners[2].kill-password: is set without kill-user"),
+            "{problems:?}"
+        );
     }
 }

@@ -300,6 +300,7 @@ mod tests {
                 upstream: ("127.0.0.1".into(), 5432),
                 fail_mode: crate::config::FailMode::Closed,
                 tls: Some((c.to_path_buf(), k.to_path_buf())),
+                kill: None,
             };
             let e = match for_listener(&l, "firewall.listeners[3].listen") {
                 Ok(_) => panic!("row {i}: loaded"),
@@ -324,6 +325,7 @@ mod tests {
             upstream: ("127.0.0.1".into(), 5432),
             fail_mode: crate::config::FailMode::Closed,
             tls: None,
+            kill: None,
         };
         assert!(matches!(for_listener(&l, "--listen"), Ok(None)));
     }

@@ -14,8 +14,8 @@
 //! ## Stopping a statement cut at a limit
 //!
 //! The firewall does not know the client's password, so it cannot open a connection as
-//! the client to send `KILL QUERY`. With a kill account (`TIANMU_MYSQL_KILL_USER` and
-//! `TIANMU_MYSQL_KILL_PASSWORD` in the firewall's environment: a MariaDB/MySQL account
+//! the client to send `KILL QUERY`. With a kill account (the listener's `kill-user` and
+//! `kill-password`, or `--kill-user`/`--kill-password`: a MariaDB/MySQL account
 //! with `mysql_native_password` or no password, allowed to kill other users' statements —
 //! `CONNECTION ADMIN` or `SUPER`), the session sends `KILL QUERY <connection id>` over a
 //! side connection and waits for its answer before it forwards anything more from the
@@ -48,31 +48,10 @@ use tokio::net::TcpStream;
 use tracing::{debug, warn};
 
 use crate::audit::{SessionInfo, Sink};
-use crate::config::FailMode;
+use crate::config::{FailMode, KillAccount};
 use crate::listener::{Client, Session};
 use crate::metrics::Metrics;
 use state::{Conn, Out};
-
-/// The account that stops statements cut at a limit (see the module documentation).
-#[derive(Clone)]
-pub struct KillAccount {
-    pub user: String,
-    pub password: String,
-}
-
-impl KillAccount {
-    /// From `TIANMU_MYSQL_KILL_USER` and `TIANMU_MYSQL_KILL_PASSWORD` (empty when unset).
-    pub fn from_env() -> Option<KillAccount> {
-        let user = std::env::var("TIANMU_MYSQL_KILL_USER").ok()?;
-        if user.is_empty() {
-            return None;
-        }
-        Some(KillAccount {
-            user,
-            password: std::env::var("TIANMU_MYSQL_KILL_PASSWORD").unwrap_or_default(),
-        })
-    }
-}
 
 /// What the sessions of one listener share.
 pub struct Shared {
@@ -120,7 +99,7 @@ impl Shared {
             producer,
             limits: Limits::default(),
             metrics: Metrics::register(registry, &listener.name),
-            kill: KillAccount::from_env(),
+            kill: listener.kill.clone(),
         }
     }
 

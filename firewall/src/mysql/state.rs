@@ -1045,11 +1045,12 @@ mod tests {
             upstream: ("127.0.0.1".into(), 3306),
             fail_mode: FailMode::Closed,
             tls: None,
+            kill: None,
         };
         Shared::new(
             &listener,
             Arc::new(arc_swap::ArcSwap::from_pointee(policy)),
-            Sink::Stdout,
+            Sink::Memory(Default::default()),
             "t/firewall".into(),
             &analyzer::metrics::Registry::new(),
         )

@@ -829,6 +829,7 @@ mod tests {
             upstream: ("127.0.0.1".into(), 5432),
             fail_mode: FailMode::Closed,
             tls: None,
+            kill: None,
         };
         Shared::new(
             &listener,
