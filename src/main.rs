@@ -54,7 +54,7 @@ enum Command {
     /// Run the inline database firewall listeners.
     Firewall(FirewallArgs),
     /// Run the passive sensor (capture, reassembly, protocol parsing).
-    Sensor(ConfigArg),
+    Sensor(SensorArgs),
     /// Run the analyzer (detectors, alerts, containment).
     Analyzer(ConfigArg),
     /// Open the SOC terminal console.
@@ -160,6 +160,26 @@ struct TrafficArgs {
     /// Append a JSON line per action made (the record that tells injected traffic apart).
     #[arg(long, value_name = "FILE")]
     record: Option<PathBuf>,
+}
+
+/// `tianmu sensor`: a capture file read to its end, or (not built yet) live capture.
+#[derive(clap::Args)]
+struct SensorArgs {
+    /// Configuration: ports, flow and reassembly caps, `[policy]` (optional with --pcap).
+    #[arg(short, long, value_name = "FILE", env = "TIANMU_CONFIG")]
+    config: Option<PathBuf>,
+    /// Read this pcap or pcapng file instead of capturing, then exit.
+    #[arg(long, value_name = "FILE")]
+    pcap: Option<PathBuf>,
+    /// Print the events on standard output in this format instead of shipping them.
+    #[arg(long, value_enum)]
+    format: Option<EventFormat>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum EventFormat {
+    /// One JSON event per line.
+    Jsonl,
 }
 
 /// `tianmu firewall`: the listeners of the configuration, or one listener from flags.
@@ -300,15 +320,7 @@ async fn run(command: Command) -> Result<ExitCode> {
     match command {
         Command::Demo(c) => demo(load(&c)?).await,
         Command::Firewall(args) => firewall(args).await,
-        Command::Sensor(c) => {
-            let cfg = load(&c)?;
-            eprintln!(
-                "configured capture on {} for ports {:?}",
-                cfg.sensor.interfaces.join(", "),
-                cfg.sensor.ports
-            );
-            not_built("sensor")
-        }
+        Command::Sensor(args) => sensor(args),
         Command::Analyzer(c) => {
             let cfg = load(&c)?;
             eprintln!("configured detection every {:?}", cfg.analyzer.interval);
@@ -336,6 +348,89 @@ async fn run(command: Command) -> Result<ExitCode> {
         Command::Traffic(args) => traffic(args).await,
         Command::Pipeline { command } => pipeline_command(command).await,
     }
+}
+
+/// `tianmu sensor`.
+fn sensor(args: SensorArgs) -> Result<ExitCode> {
+    use sensor::event::{Analyst, Events};
+    use sensor::run::{Sensor, read_pcap};
+    use std::io::Write;
+    let cfg = match (&args.config, &args.pcap) {
+        (Some(path), _) => Some(load(&ConfigArg {
+            config: path.clone(),
+        })?),
+        (None, None) => Some(load(&ConfigArg {
+            config: PathBuf::from(DEFAULT_CONFIG),
+        })?),
+        (None, Some(_)) => None,
+    };
+    let Some(pcap) = args.pcap else {
+        let cfg = cfg.context("no configuration")?;
+        eprintln!(
+            "configured capture on {} for ports {:?}",
+            cfg.sensor.interfaces.join(", "),
+            cfg.sensor.ports
+        );
+        return not_built("sensor (live capture)");
+    };
+    if args.format.is_none() {
+        return not_built("sensor --pcap without --format (shipping through the pipeline)");
+    }
+    let analyst = match cfg.as_ref().map(|c| &c.policy) {
+        Some(p) if p.catalog.is_some() && p.accounts.is_some() && p.rules.is_some() => {
+            let (catalog, accounts, rules) = (&p.catalog, &p.accounts, &p.rules);
+            let policy = rules::policy::Policy::load(
+                catalog.as_deref().context("catalog")?,
+                accounts.as_deref().context("accounts")?,
+                rules.as_deref().context("rules")?,
+                None,
+            )
+            .map_err(|e| anyhow::anyhow!("invalid policy:\n{e}"))?;
+            Analyst::Policy(std::sync::Arc::new(policy))
+        }
+        _ => Analyst::Plain,
+    };
+    let (limits, producer) = match &cfg {
+        Some(c) => (c.sensor.flow_limits(), c.producer("sensor")),
+        None => {
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_owned())
+                .unwrap_or_else(|_| "localhost".into());
+            (
+                sensor::config::SensorConfig::default().flow_limits(),
+                format!("{host}/sensor"),
+            )
+        }
+    };
+    let mut engine = Sensor::new(limits, Events { producer, analyst });
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut failed: Option<std::io::Error> = None;
+    let summary = read_pcap(&pcap, &mut engine, &mut |event| {
+        if failed.is_some() {
+            return;
+        }
+        let written = serde_json::to_writer(&mut out, &event)
+            .map_err(std::io::Error::from)
+            .and_then(|()| out.write_all(b"\n"));
+        if let Err(e) = written {
+            failed = Some(e);
+        }
+    })?;
+    if let Some(e) = failed {
+        return Err(e).context("writing events to standard output");
+    }
+    out.flush().context("writing events to standard output")?;
+    let secs = summary.elapsed.as_secs_f64();
+    eprintln!(
+        "tianmu sensor: {}: {} packets, {:.1} MB in {secs:.3}s ({:.0} packets/s, {:.1} MB/s)\n{}",
+        pcap.display(),
+        summary.counters.packets,
+        summary.counters.bytes as f64 / 1e6,
+        summary.packets_per_second(),
+        summary.megabytes_per_second(),
+        summary.counters
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The three policy files the configuration names, and the learned fingerprints.

@@ -1,0 +1,475 @@
+//! `tianmu sensor --pcap FILE --format jsonl` end to end: the binary reads a capture and
+//! prints one statement event per line, then its counters on standard error.
+//!
+//! The public captures of the OISF suricata-verify suite (../shared/testdata/pcap/
+//! suricata-verify/, one test per capture) say what Suricata's PostgreSQL parser reports
+//! for each; these tests assert the same facts on the sensor's events. Suricata's
+//! `data_size` counts the values of the rows; the events' `bytes` count the whole DataRow
+//! (or CopyData) messages, so `bytes = data_size + rows × (7 + 4 × fields)` for rows
+//! (type byte, length, field count, a length per field) and `data_size + 5 × messages` for
+//! COPY. Statement texts are compared through the analysis (`normalized`), as the events
+//! carry them.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+fn suricata(dir: &str) -> PathBuf {
+    let root = common::repo_root()
+        .join("../shared/testdata/pcap/suricata-verify")
+        .join(dir);
+    let pcap = std::fs::read_dir(&root)
+        .unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (the shared test captures are missing)",
+                root.display()
+            )
+        })
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|x| x == "pcap"));
+    pcap.unwrap_or_else(|| panic!("no .pcap in {}", root.display()))
+}
+
+/// What one run printed: the statements and the counters of the summary.
+struct Run {
+    statements: Vec<Value>,
+    counters: std::collections::HashMap<String, u64>,
+    stderr: String,
+}
+
+impl Run {
+    fn counter(&self, name: &str) -> u64 {
+        *self
+            .counters
+            .get(name)
+            .unwrap_or_else(|| panic!("no counter {name} in:\n{}", self.stderr))
+    }
+
+    fn normalized(&self) -> Vec<&str> {
+        self.statements
+            .iter()
+            .map(|s| s["normalized"].as_str().unwrap_or_default())
+            .collect()
+    }
+}
+
+fn sensor(pcap: &Path, extra: &[&str]) -> Run {
+    let out = Command::new(common::BIN)
+        .args(["sensor", "--pcap"])
+        .arg(pcap)
+        .args(["--format", "jsonl"])
+        .args(extra)
+        .env_remove("TIANMU_CONFIG")
+        .output()
+        .expect("tianmu runs");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        out.status.success(),
+        "tianmu sensor failed on {}:\n{stderr}",
+        pcap.display()
+    );
+    let statements = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let e: Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+            e["body"]["Statement"].clone()
+        })
+        .collect::<Vec<_>>();
+    for s in &statements {
+        assert_eq!(s["observer"], "sensor");
+        assert_eq!(s["action"], "allow");
+        assert_eq!(s["protocol"], "postgres");
+    }
+    let counters = stderr
+        .split_whitespace()
+        .filter_map(|w| w.split_once('='))
+        .filter_map(|(k, v)| Some((k.to_owned(), v.parse().ok()?)))
+        .collect();
+    Run {
+        statements,
+        counters,
+        stderr,
+    }
+}
+
+fn normalized(sql: &str) -> String {
+    rules::sql::analyze(
+        sql,
+        &rules::sql::Context::postgres(Some("public")),
+        &rules::sql::name::NoSchema,
+    )
+    .normalized
+}
+
+fn num(v: &Value) -> u64 {
+    v.as_u64().unwrap_or_else(|| panic!("not a number: {v}"))
+}
+
+/// Bytes of `rows` DataRow messages of `fields` columns whose values take `data_size`.
+fn row_bytes(data_size: u64, rows: u64, fields: u64) -> u64 {
+    data_size + rows * (7 + 4 * fields)
+}
+
+#[test]
+fn pgsql_5000_query_results() {
+    let r = sensor(&suricata("pgsql-5000-query-results"), &[]);
+    assert_eq!(
+        r.normalized(),
+        [normalized("select * from rule limit 5000;")]
+    );
+    let s = &r.statements[0];
+    assert_eq!(
+        (num(&s["rows"]), num(&s["bytes"])),
+        (5000, row_bytes(3_035_751, 5000, 7))
+    );
+    assert_eq!(
+        (
+            s["account"].as_str(),
+            s["database"].as_str(),
+            s["application"].as_str()
+        ),
+        (Some("rules"), Some("rules"), Some("psql"))
+    );
+    assert_eq!(
+        (s["client"].as_str(), s["server"].as_str()),
+        (Some("172.18.0.1:54408"), Some("172.18.0.2:5432"))
+    );
+    assert_eq!(s["error_code"], "");
+    assert!(num(&s["duration_us"]) > 0);
+    // Two connections: SSL refused on both, the first stops at the password prompt.
+    assert_eq!(
+        (
+            r.counter("pg_ssl_refused"),
+            r.counter("pg_sessions"),
+            r.counter("pg_auth_ok")
+        ),
+        (2, 2, 1)
+    );
+    // The capture's last record is cut short: counted, not fatal.
+    assert_eq!(r.counter("truncated_records"), 1);
+    assert_eq!(r.counter("pg_parse_errors"), 0);
+}
+
+#[test]
+fn pgsql_5524_jdbc_extended_protocol() {
+    let r = sensor(&suricata("pgsql-5524"), &[]);
+    assert_eq!(
+        r.normalized(),
+        [
+            normalized("DROP TABLE test_a cascade"),
+            normalized("CREATE TABLE test_a(imagename name, image oid, id int4)"),
+            normalized("DROP TABLE test_c cascade"),
+            normalized("CREATE TABLE test_c(source text, cost money, imageid int4)"),
+        ]
+    );
+    let codes: Vec<_> = r
+        .statements
+        .iter()
+        .map(|s| s["error_code"].as_str().unwrap_or("?"))
+        .collect();
+    assert_eq!(codes, ["42P01", "", "42P01", ""]);
+    assert!(
+        r.statements
+            .iter()
+            .all(|s| s["account"] == "test" && s["database"] == "test")
+    );
+    assert_eq!(
+        (r.counter("pg_auth_ok"), r.counter("pg_unexpected")),
+        (1, 0)
+    );
+}
+
+#[test]
+fn pgsql_bug_5579_parameters_in_any_order() {
+    let r = sensor(&suricata("pgsql-bug-5579"), &[]);
+    assert_eq!(
+        r.normalized(),
+        [normalized(
+            "SELECT password FROM accounts WHERE username = 'test' OR 1 = '1' UNION SELECT username FROM accounts"
+        )]
+    );
+    let s = &r.statements[0];
+    assert_eq!(
+        (num(&s["rows"]), num(&s["bytes"])),
+        (4, row_bytes(73, 4, 1))
+    );
+    assert_eq!(
+        (s["account"].as_str(), s["database"].as_str()),
+        (Some("ctfpost"), Some("ctfbase"))
+    );
+}
+
+#[test]
+fn pgsql_bug_6080_probe_is_not_postgres() {
+    let r = sensor(&suricata("pgsql-bug-6080-probe-test-01"), &[]);
+    assert!(r.statements.is_empty(), "{:?}", r.statements);
+    assert_eq!((r.counter("flows"), r.counter("pg_sessions")), (1, 0));
+}
+
+#[test]
+fn pgsql_cancel_request() {
+    let r = sensor(&suricata("pgsql-cancel-request"), &[]);
+    assert_eq!(r.normalized(), [normalized("select pg_sleep(9)")]);
+    assert_eq!(r.statements[0]["error_code"], "57014");
+    assert_eq!(
+        (r.counter("flows"), r.counter("pg_cancel_requests")),
+        (2, 1)
+    );
+}
+
+#[test]
+fn pgsql_copy_data_in() {
+    let r = sensor(&suricata("pgsql-copy-data-in"), &[]);
+    assert_eq!(r.normalized(), [normalized("COPY tmp FROM STDIN")]);
+    let s = &r.statements[0];
+    // `COPY 5`, from one CopyData message of 2779 bytes.
+    assert_eq!((num(&s["rows"]), num(&s["bytes"])), (5, 2779 + 5));
+    assert_eq!(s["kind"], "write");
+}
+
+#[test]
+fn pgsql_copy_data_out() {
+    let r = sensor(&suricata("pgsql-copy-data-out"), &[]);
+    assert_eq!(
+        r.normalized(),
+        [normalized(
+            "COPY (SELECT * FROM rules WHERE source = 'tgreen/hunting' LIMIT 5) TO STDOUT"
+        )]
+    );
+    let s = &r.statements[0];
+    assert_eq!((num(&s["rows"]), num(&s["bytes"])), (5, 2779 + 5 * 5));
+    assert_eq!(s["kind"], "export");
+}
+
+#[test]
+fn pgsql_events_unknown_message_midstream() {
+    let r = sensor(&suricata("pgsql-events"), &[]);
+    assert!(r.statements.is_empty());
+    assert_eq!(r.counter("pg_midstream"), 1);
+}
+
+#[test]
+fn pgsql_pwd_output_disabled_logs_in_without_statements() {
+    let r = sensor(&suricata("pgsql-pwd-output-disabled"), &[]);
+    assert!(r.statements.is_empty());
+    assert_eq!(
+        (
+            r.counter("pg_ssl_refused"),
+            r.counter("pg_sessions"),
+            r.counter("pg_auth_ok")
+        ),
+        (1, 1, 1)
+    );
+}
+
+#[test]
+fn pgsql_query_keyword() {
+    let r = sensor(&suricata("pgsql-query-keyword-01"), &[]);
+    assert_eq!(
+        r.normalized(),
+        [normalized("LISTEN rules;"), normalized("SELECT 1;")]
+    );
+    let s = &r.statements[1];
+    assert_eq!((num(&s["rows"]), num(&s["bytes"])), (1, row_bytes(1, 1, 1)));
+}
+
+#[test]
+fn pgsql_simple_query_rollback() {
+    let r = sensor(&suricata("pgsql-simple-query-rollback"), &[]);
+    let ins = |n: &str, m: &str| format!("INSERT INTO new_table VALUES('{n}', '{m}');");
+    let expected: Vec<(String, u64, &str)> = vec![
+        ("BEGIN;".into(), 0, ""),
+        ("DELETE FROM new_table WHERE NAME='Remus';".into(), 1, ""),
+        ("DELETE FROM new_table WHERE NAME='Londubat';".into(), 1, ""),
+        ("DELETE FROM new_table WHERE NAME='Hermione';".into(), 1, ""),
+        ("DELETE FROM new_table WHERE NAME='Maugre';".into(), 1, ""),
+        ("COMMIT;".into(), 0, ""),
+        ("BEGIN;".into(), 0, ""),
+        (ins("Hermione", "prof_gramger@gmail.com"), 1, ""),
+        (ins("Remus", "prof_lupin@gmail.com"), 1, ""),
+        ("SELECT 1/0;".into(), 0, "22012"),
+        (ins("Maugre", "prof_folloy@gmail.com"), 0, "25P02"),
+        (ins("Londubat", "prof_londubat@gmail.com"), 0, "25P02"),
+        ("SELECT * FROM new_table;".into(), 0, "25P02"),
+        ("COMMIT;".into(), 0, ""),
+        ("BEGIN;".into(), 0, ""),
+        (ins("Hermione", "prof_gramger@gmail.com"), 1, ""),
+        ("COMMIT;".into(), 0, ""),
+        (ins("Remus", "prof_lupin@gmail.com"), 1, ""),
+        ("SELECT 1/0;".into(), 0, "22012"),
+        (ins("Maugre", "prof_folloy@gmail.com"), 1, ""),
+        (ins("Londubat", "prof_londubat@gmail.com"), 1, ""),
+        ("SELECT * FROM new_table;".into(), 8, ""),
+    ];
+    let got: Vec<(String, u64, &str)> = r
+        .statements
+        .iter()
+        .map(|s| {
+            (
+                s["normalized"].as_str().unwrap_or_default().to_owned(),
+                num(&s["rows"]),
+                s["error_code"].as_str().unwrap_or("?"),
+            )
+        })
+        .collect();
+    let want: Vec<(String, u64, &str)> = expected
+        .into_iter()
+        .map(|(sql, rows, code)| (normalized(&sql), rows, code))
+        .collect();
+    assert_eq!(got, want);
+    assert_eq!(num(&r.statements[21]["bytes"]), row_bytes(236, 8, 2));
+    assert!(
+        r.statements
+            .iter()
+            .all(|s| s["account"] == "ju-Test" && s["database"] == "Test")
+    );
+}
+
+#[test]
+fn pgsql_ssl_rejected_md5_auth_simple_query() {
+    let r = sensor(&suricata("pgsql-ssl-rejected-md5-auth-simple-query"), &[]);
+    assert_eq!(
+        r.normalized(),
+        [normalized("select * from rules where sid = 2021701;")]
+    );
+    let s = &r.statements[0];
+    assert_eq!(
+        (num(&s["rows"]), num(&s["bytes"])),
+        (3, row_bytes(1104, 3, 10))
+    );
+    assert_eq!(
+        (
+            r.counter("flows"),
+            r.counter("pg_ssl_refused"),
+            r.counter("pg_auth_ok")
+        ),
+        (2, 2, 1)
+    );
+}
+
+#[test]
+fn pgsql_upgrade_tls_gives_no_statements() {
+    let r = sensor(&suricata("pgsql-upgrade-tls"), &[]);
+    assert!(r.statements.is_empty());
+    // The first connection switched to TLS; the second (replication) was refused: 28000.
+    assert_eq!((r.counter("pg_tls"), r.counter("pg_auth_failed")), (1, 1));
+}
+
+/// A capture taken here of psql and pgbench (prepared and extended modes): see
+/// sensor/tests/data/README.md.
+#[test]
+fn psql_and_pgbench_capture() {
+    let pcap = common::repo_root().join("sensor/tests/data/psql-pgbench.pcap");
+    let r = sensor(&pcap, &[]);
+    let select = normalized("SELECT name, id_card FROM person WHERE id = $1");
+    let mut want = vec![
+        normalized("CREATE TABLE person (id int PRIMARY KEY, name text, id_card text)"),
+        normalized(
+            "INSERT INTO person SELECT g, 'name-' || g, '33010' || g FROM generate_series(1, 50) g",
+        ),
+        normalized("SELECT id, name FROM person WHERE id <= 10"),
+        normalized("SELECT 1/0"),
+        normalized("COPY (SELECT id, name FROM person WHERE id <= 7) TO STDOUT"),
+        normalized("BEGIN"),
+        normalized("UPDATE person SET name = 'x' WHERE id < 4"),
+        normalized("COMMIT"),
+    ];
+    // Four executions of one named statement, then three unnamed rounds.
+    want.extend(std::iter::repeat_n(select.clone(), 7));
+    assert_eq!(r.normalized(), want);
+    let rows: Vec<u64> = r.statements.iter().map(|s| num(&s["rows"])).collect();
+    assert_eq!(rows, [0, 50, 10, 0, 7, 0, 3, 0, 1, 1, 1, 1, 1, 1, 1]);
+    assert_eq!(r.statements[3]["error_code"], "22012");
+    let apps: Vec<&str> = r
+        .statements
+        .iter()
+        .map(|s| s["application"].as_str().unwrap_or("?"))
+        .collect();
+    assert_eq!(apps[..8], ["capture-psql"; 8]);
+    assert_eq!(apps[8..], ["capture-pgbench"; 7]);
+    assert!(
+        r.statements
+            .iter()
+            .all(|s| s["database"] == "sensor_capture" && s["account"] == "postgres")
+    );
+    // The analysis names what was read.
+    let cols: Vec<&str> = r.statements[8]["columns"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|c| c["name"].as_str()).collect())
+        .unwrap_or_default();
+    assert!(
+        cols.contains(&"sensor_capture.public.person.id_card"),
+        "{cols:?}"
+    );
+    assert_eq!(
+        (
+            r.counter("pg_sessions"),
+            r.counter("pg_auth_ok"),
+            r.counter("gaps")
+        ),
+        (5, 5, 0)
+    );
+}
+
+/// A capture whose last record is cut, and a file that is no capture at all.
+#[test]
+fn truncated_and_broken_files() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let good = std::fs::read(suricata("pgsql-bug-5579")).expect("readable");
+    let cut = dir.path().join("cut.pcap");
+    std::fs::write(&cut, &good[..good.len() - 10]).expect("writable");
+    let r = sensor(&cut, &[]);
+    assert_eq!(r.counter("truncated_records"), 1);
+    assert_eq!(r.statements.len(), 1, "the query came before the cut");
+
+    let junk = dir.path().join("junk.pcap");
+    std::fs::write(&junk, b"this is not a capture file at all, just text\n").expect("writable");
+    let out = Command::new(common::BIN)
+        .args(["sensor", "--format", "jsonl", "--pcap"])
+        .arg(&junk)
+        .env_remove("TIANMU_CONFIG")
+        .output()
+        .expect("tianmu runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("junk.pcap") && err.contains("not a pcap"),
+        "{err}"
+    );
+}
+
+/// A configuration's ports and policy apply; live capture says it is not built.
+#[test]
+fn configuration_ports_and_live_capture_not_built() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("tianmu.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[spool]\npath = '{}'\n[sensor]\nports = [3306]\n",
+            dir.path().join("spool").display()
+        ),
+    )
+    .expect("writable");
+    let config = config.to_string_lossy().into_owned();
+    // 5432 not watched: nothing followed.
+    let r = sensor(&suricata("pgsql-bug-5579"), &["-c", &config]);
+    assert!(r.statements.is_empty());
+    assert_eq!(r.counter("flows"), 0);
+    assert!(r.counter("not_watched") > 0);
+
+    let out = Command::new(common::BIN)
+        .args(["sensor", "-c", &config])
+        .output()
+        .expect("tianmu runs");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not built"));
+}
