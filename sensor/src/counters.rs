@@ -72,6 +72,8 @@ counters! {
     pg_auth_failed,
     /// Cancel requests.
     pg_cancel_requests,
+    /// PostgreSQL messages past the size limits, passed over unread.
+    pg_oversized,
     /// Malformed PostgreSQL messages (the stream is resynchronised after each).
     pg_parse_errors,
     /// Bytes skipped to find the next message boundary after a gap or an error.

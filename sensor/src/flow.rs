@@ -224,6 +224,10 @@ impl FlowTable {
                 return;
             }
             c.flows += 1;
+            let follower = follower_for(server.port());
+            if matches!(follower, Follower::Unsupported) {
+                c.unsupported_protocol += 1;
+            }
             self.flows.insert(
                 k,
                 Flow {
@@ -233,7 +237,7 @@ impl FlowTable {
                     to_client: Stream::default(),
                     fin: [false; 2],
                     last_us: ts_us,
-                    follower: follower_for(server.port()),
+                    follower,
                 },
             );
         }
@@ -452,6 +456,22 @@ mod tests {
             4,
         );
         assert_eq!((t.len(), c.not_watched), (1, 1));
+        // MySQL's port is watched, its follower not built yet: reassembled and counted.
+        let mysql = addr("10.0.0.2:3306");
+        feed(
+            &mut t,
+            &mut c,
+            &build::tcp(cl, mysql, 1, 0, flags::SYN, b""),
+            5,
+        );
+        let got = feed(
+            &mut t,
+            &mut c,
+            &build::tcp(cl, mysql, 2, 0, flags::ACK, b"\x05\0\0\0\x03abcd"),
+            6,
+        );
+        assert!(got.is_empty());
+        assert_eq!((t.len(), c.unsupported_protocol), (2, 1));
     }
 
     #[test]

@@ -68,6 +68,8 @@ pub struct PcapFile {
     legacy: Option<(u32, bool)>,
     /// pcapng: the interfaces of the current section, by id.
     interfaces: Vec<Interface>,
+    /// Timestamp of the last packet, for simple packet blocks (which have none).
+    last_us: u64,
     stats: FileStats,
 }
 
@@ -95,6 +97,7 @@ impl PcapFile {
             reader,
             legacy: None,
             interfaces: Vec::new(),
+            last_us: 0,
             stats: FileStats::default(),
         })
     }
@@ -153,8 +156,9 @@ impl PcapFile {
                     };
                     self.stats.records += 1;
                     let caplen = (b.caplen as usize).min(b.data.len());
+                    self.last_us = u64::from(b.ts_sec) * 1_000_000 + frac;
                     each(Packet {
-                        ts_us: u64::from(b.ts_sec) * 1_000_000 + frac,
+                        ts_us: self.last_us,
                         linktype,
                         data: &b.data[..caplen],
                     });
@@ -176,8 +180,9 @@ impl PcapFile {
                                 as i128
                                 + i128::from(i.offset) * 1_000_000;
                             let caplen = (epb.caplen as usize).min(epb.data.len());
+                            self.last_us = u64::try_from(us.max(0)).unwrap_or(u64::MAX);
                             each(Packet {
-                                ts_us: u64::try_from(us.max(0)).unwrap_or(u64::MAX),
+                                ts_us: self.last_us,
                                 linktype: i.linktype,
                                 data: &epb.data[..caplen],
                             });
@@ -186,13 +191,14 @@ impl PcapFile {
                     }
                 }
                 PcapBlockOwned::NG(Block::SimplePacket(spb)) => {
-                    // No timestamp and no interface id: interface 0, time unknown (0).
+                    // No timestamp and no interface id: interface 0, the time of the packet
+                    // before it.
                     self.stats.records += 1;
                     match self.interfaces.first() {
                         Some(i) => {
                             let len = (spb.origlen as usize).min(spb.data.len());
                             each(Packet {
-                                ts_us: 0,
+                                ts_us: self.last_us,
                                 linktype: i.linktype,
                                 data: &spb.data[..len],
                             });

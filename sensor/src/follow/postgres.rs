@@ -30,7 +30,7 @@ use crate::counters::Counters;
 use crate::reassembly::Chunk;
 use crate::wire::postgres::backend;
 use crate::wire::postgres::parser::{
-    self, Frame, Frontend, Limits, Startup, next_frame, next_startup_frame,
+    self, Frame, Frontend, Limits, Startup, WireError, next_frame, next_startup_frame,
 };
 
 use super::{Exchange, Session};
@@ -271,16 +271,16 @@ impl Postgres {
         };
         if !self.begun {
             self.begun = true;
+            // A start-up split before its request code is read as one; if it is not, the
+            // start-up path finds out and picks the connection up midstream.
             let startup = from_client
-                && matches!(
-                    next_startup_frame(data, self.limits.max_frontend),
-                    Ok(Some(_)) | Ok(None)
-                )
-                && data.len() >= 8
-                && matches!(
-                    u32::from_be_bytes([data[4], data[5], data[6], data[7]]),
-                    196_608 | 80_877_102..=80_877_104
-                );
+                && match data.get(4..8) {
+                    Some(code) => matches!(
+                        u32::from_be_bytes([code[0], code[1], code[2], code[3]]),
+                        196_608 | 80_877_102..=80_877_104
+                    ),
+                    None => true,
+                };
             if !startup {
                 c.pg_midstream += 1;
                 self.phase = Phase::Ready;
@@ -458,6 +458,27 @@ impl Postgres {
                     }
                     return at;
                 }
+                Err(WireError::TooLarge { len, .. }) => {
+                    // A whole message past the limit: passed over (its length is sound),
+                    // with its place in the queue kept so later answers still line up.
+                    c.pg_oversized += 1;
+                    if from_client {
+                        let started = self.client.since_us;
+                        self.oversized_request(rest[0], started, c);
+                    }
+                    let total = len as u64 + 1;
+                    if total <= rest.len() as u64 {
+                        at += total as usize;
+                        continue;
+                    }
+                    let side = if from_client {
+                        &mut self.client
+                    } else {
+                        &mut self.server
+                    };
+                    side.skip = total.saturating_sub(rest.len() as u64);
+                    return buf.len();
+                }
                 Err(_) => {
                     c.pg_parse_errors += 1;
                     let side = if from_client {
@@ -605,6 +626,20 @@ impl Postgres {
             }
             Frontend::Flush | Frontend::Terminate | Frontend::Other(_) => {}
         }
+    }
+
+    /// A client message too large to read: what the server will answer it with.
+    fn oversized_request(&mut self, tag: u8, started: u64, c: &mut Counters) {
+        if self.phase != Phase::Ready {
+            return;
+        }
+        let expect = match tag {
+            b'Q' => Expect::Query(Run::new("".into(), started)),
+            b'P' => Expect::ParseComplete,
+            b'B' => Expect::BindComplete,
+            _ => return,
+        };
+        self.push(expect, c);
     }
 
     /// A DataRow or CopyData of `len` bytes (header included) for the running statement.
@@ -1034,6 +1069,44 @@ mod tests {
         assert_eq!(out.len(), 1);
         assert!(out[0].unanswered);
         assert_eq!(c.statements_unanswered, 1);
+    }
+
+    #[test]
+    fn oversized_messages_are_passed_over_in_place() {
+        let mut c = Counters::default();
+        let mut pg = Postgres::new(Limits {
+            max_frontend: 64,
+            max_backend: 64,
+        });
+        let mut out = Vec::new();
+        pg.client(Chunk::Data(&startup(&["user", "u"])), 1, &mut c, &mut out);
+        pg.server(
+            Chunk::Data(&[msg(b'R', &[0, 0, 0, 0]), ready()].concat()),
+            2,
+            &mut c,
+            &mut out,
+        );
+        let big = msg(b'Q', format!("SELECT '{}'\0", "x".repeat(200)).as_bytes());
+        let small = msg(b'Q', b"SELECT 2\0");
+        let client = [big, small].concat();
+        for part in client.chunks(30) {
+            pg.client(Chunk::Data(part), 3, &mut c, &mut out);
+        }
+        let notice = msg(b'N', &[b'M'; 100]);
+        let server = [
+            notice,
+            row("1"),
+            complete("SELECT 1"),
+            ready(),
+            row("2"),
+            complete("SELECT 1"),
+            ready(),
+        ]
+        .concat();
+        pg.server(Chunk::Data(&server), 4, &mut c, &mut out);
+        let got: Vec<_> = out.iter().map(|x| (x.text.as_str(), x.rows)).collect();
+        assert_eq!(got, [("", 1), ("SELECT 2", 1)]);
+        assert_eq!((c.pg_oversized, c.pg_parse_errors), (2, 0));
     }
 
     #[test]
