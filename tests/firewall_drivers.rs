@@ -12,97 +12,33 @@
 
 mod common;
 
-use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Command, Output};
-use std::sync::Once;
-use std::time::Duration;
 
-use common::{Running, Scratch, free_port, query, repo_root, require_clickhouse, wait_until};
+use common::firewall::Firewall;
+use common::repo_root;
 
 /// How long one driver program may run before `timeout` ends it.
 const DRIVER_TIMEOUT: &str = "300";
 
-/// Loads `publicdata` unless it is there.
-fn demo_data() {
-    static LOADED: Once = Once::new();
-    LOADED.call_once(|| {
-        use demo::data::{Counts, Target, generate, is_loaded, load};
-        let target = Target::default();
-        let dataset = generate(1, &Counts::default());
-        if !is_loaded(&target, &dataset).expect("PostgreSQL and MariaDB answer") {
-            load(&target, &dataset).unwrap_or_else(|e| panic!("demo data load failed: {e}"));
-        }
-    });
-}
+/// The firewall in front of 127.0.0.1:5432 with the demo policy, audit into a scratch
+/// ClickHouse database.
+struct Proxy(Firewall);
 
-/// A running firewall on a free port in front of 127.0.0.1:5432 with the demo policy,
-/// shipping to a scratch ClickHouse database.
-struct Proxy {
-    port: u16,
-    scratch: Scratch,
-    running: Option<Running>,
+impl std::ops::Deref for Proxy {
+    type Target = Firewall;
+    fn deref(&self) -> &Firewall {
+        &self.0
+    }
 }
 
 impl Proxy {
     fn start(name: &str) -> Proxy {
-        demo_data();
-        let url = require_clickhouse();
-        let scratch = Scratch::new(name, &url, "");
-        let port = free_port();
-        let policy = repo_root().join("deploy/demo/policy.toml");
-        let listen = format!("127.0.0.1:{port}");
-        let mut cmd = scratch.command(&["firewall"]);
-        cmd.args([
-            "--listen",
-            &listen,
-            "--upstream",
-            "127.0.0.1:5432",
-            "--policy",
-        ])
-        .arg(&policy);
-        let running = Running::spawn(cmd);
-        wait_until("the firewall listens", Duration::from_secs(20), || {
-            TcpStream::connect(("127.0.0.1", port)).is_ok()
-        });
-        Proxy {
-            port,
-            scratch,
-            running: Some(running),
-        }
+        Proxy(Firewall::start(name, &["--upstream", "127.0.0.1:5432"]))
     }
 
-    /// Stops the firewall (SIGINT: sessions drained, events spooled) and returns its
-    /// stderr, asserting a clean exit unless `for_a_failure`.
-    fn stop(&mut self, for_a_failure: bool) -> String {
-        let Some(running) = self.running.take() else {
-            return String::new();
-        };
-        let _ = Command::new("kill")
-            .args(["-INT", &running.child.id().to_string()])
-            .status();
-        let (status, _, stderr) = running.finish(Duration::from_secs(30));
-        assert!(
-            for_a_failure || status.success(),
-            "firewall exit {status:?}:\n{stderr}"
-        );
-        stderr
-    }
-
-    /// Stops the firewall, ships its spool and returns the rows of `sql` (over the
-    /// scratch database's `statements`, named `{db}.statements`).
-    fn events(mut self, sql: &str) -> String {
-        self.stop(false);
-        let out = self
-            .scratch
-            .run(&["pipeline", "flush", "--role", "firewall"]);
-        assert!(
-            out.status.success(),
-            "flush: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let sql = sql.replace("{db}", &self.scratch.database);
-        query(&self.scratch.url, &sql)
+    fn events(self, sql: &str) -> String {
+        self.0.events(sql)
     }
 
     /// Runs a driver program (which gets the proxy port as its last argument) under
@@ -119,7 +55,7 @@ impl Proxy {
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         if !out.status.success() {
             let stderr = String::from_utf8_lossy(&out.stderr);
-            let firewall = self.stop(true);
+            let firewall = self.0.stop(true);
             panic!(
                 "{what} failed through the firewall ({}; 124 = timed out after {DRIVER_TIMEOUT}s)\n\
                  --- stdout ---\n{stdout}\n--- stderr ---\n{stderr}\n--- firewall log ---\n{firewall}",
@@ -127,15 +63,6 @@ impl Proxy {
             );
         }
         stdout
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        if let Some(r) = &mut self.running {
-            let _ = r.child.kill();
-            let _ = r.child.wait();
-        }
     }
 }
 

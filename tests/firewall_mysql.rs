@@ -17,30 +17,20 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::Once;
 use std::time::Duration;
 
-use common::{Running, Scratch, free_port, query, repo_root, require_clickhouse, wait_until};
+use common::firewall::Firewall;
+use common::{free_port, repo_root, wait_until};
 
-/// Loads `publicdata` unless it is there.
-fn demo_data() {
-    static LOADED: Once = Once::new();
-    LOADED.call_once(|| {
-        use demo::data::{Counts, Target, generate, is_loaded, load};
-        let target = Target::default();
-        let dataset = generate(1, &Counts::default());
-        if !is_loaded(&target, &dataset).expect("PostgreSQL and MariaDB answer") {
-            load(&target, &dataset).unwrap_or_else(|e| panic!("demo data load failed: {e}"));
-        }
-    });
-}
+/// The firewall in front of MariaDB (or `upstream`), demo policy, audit into a scratch
+/// ClickHouse database; statements cut at a limit killed as `kill_user`.
+struct Proxy(Firewall);
 
-/// A running MySQL firewall on a free port in front of 127.0.0.1:3306, shipping to a
-/// scratch ClickHouse database.
-struct Proxy {
-    port: u16,
-    scratch: Scratch,
-    running: Option<Running>,
+impl std::ops::Deref for Proxy {
+    type Target = Firewall;
+    fn deref(&self) -> &Firewall {
+        &self.0
+    }
 }
 
 impl Proxy {
@@ -49,35 +39,11 @@ impl Proxy {
     }
 
     fn start_with(name: &str, upstream: &str, kill_user: Option<&str>) -> Proxy {
-        demo_data();
-        let url = require_clickhouse();
-        let scratch = Scratch::new(name, &url, "");
-        let port = free_port();
-        let policy = repo_root().join("deploy/demo/policy.toml");
-        let listen = format!("127.0.0.1:{port}");
-        let mut cmd = scratch.command(&["firewall"]);
-        cmd.args([
-            "--protocol",
-            "mysql",
-            "--listen",
-            &listen,
-            "--upstream",
-            upstream,
-        ])
-        .arg("--policy")
-        .arg(&policy);
+        let mut args = vec!["--protocol", "mysql", "--upstream", upstream];
         if let Some(user) = kill_user {
-            cmd.args(["--kill-user", user]);
+            args.extend(["--kill-user", user]);
         }
-        let running = Running::spawn(cmd);
-        wait_until("the firewall listens", Duration::from_secs(20), || {
-            TcpStream::connect(("127.0.0.1", port)).is_ok()
-        });
-        Proxy {
-            port,
-            scratch,
-            running: Some(running),
-        }
+        Proxy(Firewall::start(name, &args))
     }
 
     /// The mariadb CLI through the proxy as `user` (password = user name, as in the demo).
@@ -85,34 +51,8 @@ impl Proxy {
         mariadb_at(self.port, user, sql)
     }
 
-    /// Stops the firewall, ships its spool and returns the rows of `sql` (over the
-    /// scratch database's `statements`, named `{db}.statements`).
-    fn events(mut self, sql: &str) -> String {
-        let running = self.running.take().expect("running");
-        let _ = Command::new("kill")
-            .args(["-INT", &running.child.id().to_string()])
-            .status();
-        let (status, _, stderr) = running.finish(Duration::from_secs(30));
-        assert!(status.success(), "firewall exit {status:?}:\n{stderr}");
-        let out = self
-            .scratch
-            .run(&["pipeline", "flush", "--role", "firewall"]);
-        assert!(
-            out.status.success(),
-            "flush: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let sql = sql.replace("{db}", &self.scratch.database);
-        query(&self.scratch.url, &sql)
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        if let Some(r) = &mut self.running {
-            let _ = r.child.kill();
-            let _ = r.child.wait();
-        }
+    fn events(self, sql: &str) -> String {
+        self.0.events(sql)
     }
 }
 
@@ -370,7 +310,9 @@ fn sysbench_runs_through_the_proxy() {
         }
     }
     let got = p.events("SELECT countIf(error_code = ''), arrayStringConcat(groupUniqArrayIf(error_code, error_code != ''), ',') FROM {db}.statements WHERE account = 'dba_admin' AND database = 'tianmu_fw_sbtest' FORMAT TSV");
-    let (n, errors) = got.split_once('\t').expect("two columns");
+    let (n, errors) = got
+        .split_once('\t')
+        .unwrap_or_else(|| panic!("two columns from ClickHouse, got {got:?}"));
     let n: u64 = n.parse().expect("count");
     assert!(
         errors

@@ -11,30 +11,20 @@ mod common;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::Command;
-use std::sync::Once;
 use std::time::Duration;
 
-use common::{Running, Scratch, free_port, query, require_clickhouse, wait_until};
+use common::firewall::Firewall;
+use common::free_port;
 
-/// Loads `publicdata` unless it is there.
-fn demo_data() {
-    static LOADED: Once = Once::new();
-    LOADED.call_once(|| {
-        use demo::data::{Counts, Target, generate, is_loaded, load};
-        let target = Target::default();
-        let dataset = generate(1, &Counts::default());
-        if !is_loaded(&target, &dataset).expect("PostgreSQL and MariaDB answer") {
-            load(&target, &dataset).unwrap_or_else(|e| panic!("demo data load failed: {e}"));
-        }
-    });
-}
+/// The firewall in front of 127.0.0.1:5432 (or `upstream`), demo policy, audit into a
+/// scratch ClickHouse database.
+struct Proxy(Firewall);
 
-/// A running firewall on a free port in front of 127.0.0.1:5432, shipping to a scratch
-/// ClickHouse database.
-struct Proxy {
-    port: u16,
-    scratch: Scratch,
-    running: Option<Running>,
+impl std::ops::Deref for Proxy {
+    type Target = Firewall;
+    fn deref(&self) -> &Firewall {
+        &self.0
+    }
 }
 
 impl Proxy {
@@ -43,24 +33,7 @@ impl Proxy {
     }
 
     fn start_to(name: &str, upstream: &str) -> Proxy {
-        demo_data();
-        let url = require_clickhouse();
-        let scratch = Scratch::new(name, &url, "");
-        let port = free_port();
-        let policy = common::repo_root().join("deploy/demo/policy.toml");
-        let listen = format!("127.0.0.1:{port}");
-        let mut cmd = scratch.command(&["firewall"]);
-        cmd.args(["--listen", &listen, "--upstream", upstream, "--policy"])
-            .arg(&policy);
-        let running = Running::spawn(cmd);
-        wait_until("the firewall listens", Duration::from_secs(20), || {
-            TcpStream::connect(("127.0.0.1", port)).is_ok()
-        });
-        Proxy {
-            port,
-            scratch,
-            running: Some(running),
-        }
+        Proxy(Firewall::start(name, &["--upstream", upstream]))
     }
 
     /// psql through the proxy as `user` (password = user name, as in the demo).
@@ -68,35 +41,8 @@ impl Proxy {
         psql_at(self.port, user, db, sql, &[])
     }
 
-    /// Stops the firewall, ships its spool and returns the rows of `sql` (over the
-    /// scratch database's `statements`, named `{db}.statements`).
-    fn events(mut self, sql: &str) -> String {
-        let running = self.running.take().expect("running");
-        // SIGINT: drain sessions, write what is queued to the spool.
-        let _ = Command::new("kill")
-            .args(["-INT", &running.child.id().to_string()])
-            .status();
-        let (status, _, stderr) = running.finish(Duration::from_secs(30));
-        assert!(status.success(), "firewall exit {status:?}:\n{stderr}");
-        let out = self
-            .scratch
-            .run(&["pipeline", "flush", "--role", "firewall"]);
-        assert!(
-            out.status.success(),
-            "flush: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let sql = sql.replace("{db}", &self.scratch.database);
-        query(&self.scratch.url, &sql)
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        if let Some(r) = &mut self.running {
-            let _ = r.child.kill();
-            let _ = r.child.wait();
-        }
+    fn events(self, sql: &str) -> String {
+        self.0.events(sql)
     }
 }
 

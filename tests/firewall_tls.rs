@@ -9,24 +9,12 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Once;
 use std::time::Duration;
 
+use common::firewall::demo_data;
 use common::{Running, Scratch, free_port, require_clickhouse, wait_until};
 
 /// Loads `publicdata` unless it is there (the demo accounts are its roles).
-fn demo_data() {
-    static LOADED: Once = Once::new();
-    LOADED.call_once(|| {
-        use demo::data::{Counts, Target, generate, is_loaded, load};
-        let target = Target::default();
-        let dataset = generate(1, &Counts::default());
-        if !is_loaded(&target, &dataset).expect("PostgreSQL and MariaDB answer") {
-            load(&target, &dataset).unwrap_or_else(|e| panic!("demo data load failed: {e}"));
-        }
-    });
-}
-
 /// A self-signed certificate for `localhost` and 127.0.0.1, and its key, in `dir`.
 fn self_signed(dir: &Path) -> (PathBuf, PathBuf) {
     let (cert, key) = (dir.join("server.crt"), dir.join("server.key"));
