@@ -946,9 +946,10 @@ async fn demo_data(seed: u64) {
 
 /// Normal demo traffic, straight to the servers until the firewall exists, until `stop`.
 /// The firewall's PostgreSQL listeners of the demo config, auditing into the demo's
-/// pipeline. Returns the task, the policy watcher (kept alive by the caller) and the address
-/// the demo traffic should use for PostgreSQL: the first listener when it started, else the
-/// server itself. Anything that fails is reported and the demo goes on without it.
+/// pipeline. Returns the task, the policy watcher (kept alive by the caller) and the
+/// addresses the demo traffic should use for PostgreSQL and MariaDB: each protocol's first
+/// listener when it started, else the server itself. Anything that fails is reported and
+/// the demo goes on without it.
 async fn demo_firewall(
     cfg: &Config,
     pipeline: &Pipeline,
@@ -956,10 +957,11 @@ async fn demo_firewall(
 ) -> (
     Option<tokio::task::JoinHandle<()>>,
     Option<rules::policy::reload::Live>,
-    std::net::SocketAddr,
+    [std::net::SocketAddr; 2],
 ) {
+    use analyzer::event::Protocol;
     use rules::policy::reload::{Live, PolicyFiles};
-    let direct: std::net::SocketAddr = ([127, 0, 0, 1], 5432).into();
+    let direct: [std::net::SocketAddr; 2] = [([127, 0, 0, 1], 5432).into(), ([127, 0, 0, 1], 3306).into()];
     let p = &cfg.policy;
     let (Some(catalog), Some(accounts), Some(rules)) =
         (p.catalog.clone(), p.accounts.clone(), p.rules.clone())
@@ -986,10 +988,13 @@ async fn demo_firewall(
         }
     };
     let listeners = cfg.firewall.listeners.clone();
-    let pg = listeners
-        .iter()
-        .find(|l| l.protocol == analyzer::event::Protocol::Postgres)
-        .map(|l| l.listen);
+    let first = |protocol| {
+        listeners
+            .iter()
+            .find(|l| l.protocol == protocol)
+            .map(|l| l.listen)
+    };
+    let wanted = [first(Protocol::Postgres), first(Protocol::Mysql)];
     let keys = (0..listeners.len())
         .map(|i| format!("firewall.listeners[{i}].listen"))
         .collect();
@@ -1007,27 +1012,29 @@ async fn demo_firewall(
             eprintln!("tianmu demo: firewall: {e}; going on without it");
         }
     });
-    let Some(pg) = pg else {
-        return (Some(task), Some(live), direct);
-    };
-    for _ in 0..50 {
-        if task.is_finished() {
-            return (None, None, direct);
+    let mut route = direct;
+    for ((addr, name), to) in wanted.into_iter().zip(["PostgreSQL", "MySQL"]).zip(&mut route) {
+        let Some(addr) = addr else { continue };
+        for _ in 0..50 {
+            if task.is_finished() {
+                return (None, None, direct);
+            }
+            if tokio::net::TcpStream::connect(addr).await.is_ok() {
+                eprintln!(
+                    "tianmu demo: firewall: {name} listener on {addr}, demo traffic goes through it"
+                );
+                *to = addr;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        if tokio::net::TcpStream::connect(pg).await.is_ok() {
-            eprintln!(
-                "tianmu demo: firewall: PostgreSQL listener on {pg}, demo traffic goes through it"
-            );
-            return (Some(task), Some(live), pg);
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    (Some(task), Some(live), direct)
+    (Some(task), Some(live), route)
 }
 
 fn demo_traffic(
     demo: &demo::config::DemoConfig,
-    postgres: std::net::SocketAddr,
+    [postgres, mariadb]: [std::net::SocketAddr; 2],
     stop: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
     use demo::traffic::{Profile, TrafficConfig, run};
@@ -1041,7 +1048,7 @@ fn demo_traffic(
     tokio::spawn(async move {
         let cfg = TrafficConfig {
             postgres,
-            mariadb: ([127, 0, 0, 1], 3306).into(),
+            mariadb,
             api: Some(api),
             database: "publicdata".into(),
             seed,
@@ -1138,8 +1145,8 @@ async fn demo(cfg: Config) -> Result<ExitCode> {
     demo_data(cfg.demo.seed).await;
     let stop = cancel_on_signal_or(None);
     let api = demo_api(&cfg, stop.clone()).await;
-    let (firewall, _policy, pg) = demo_firewall(&cfg, &pipeline, stop.clone()).await;
-    let traffic = demo_traffic(&cfg.demo, pg, stop.clone());
+    let (firewall, _policy, route) = demo_firewall(&cfg, &pipeline, stop.clone()).await;
+    let traffic = demo_traffic(&cfg.demo, route, stop.clone());
     for part in ["sensor", "analyzer", "console"] {
         eprintln!("tianmu demo: {part}: not built yet, skipped");
     }
