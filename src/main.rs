@@ -480,10 +480,13 @@ async fn firewall(args: FirewallArgs) -> Result<ExitCode> {
                     FailModeArg::Open => FailMode::Open,
                 },
                 tls: None,
-                kill: args.kill_user.clone().map(|user| firewall::config::KillAccount {
-                    user,
-                    password: args.kill_password.clone().unwrap_or_default(),
-                }),
+                kill: args
+                    .kill_user
+                    .clone()
+                    .map(|user| firewall::config::KillAccount {
+                        user,
+                        password: args.kill_password.clone().unwrap_or_default(),
+                    }),
             };
             (vec![listener], vec!["--listen".to_owned()])
         }
@@ -961,7 +964,8 @@ async fn demo_firewall(
 ) {
     use analyzer::event::Protocol;
     use rules::policy::reload::{Live, PolicyFiles};
-    let direct: [std::net::SocketAddr; 2] = [([127, 0, 0, 1], 5432).into(), ([127, 0, 0, 1], 3306).into()];
+    let direct: [std::net::SocketAddr; 2] =
+        [([127, 0, 0, 1], 5432).into(), ([127, 0, 0, 1], 3306).into()];
     let p = &cfg.policy;
     let (Some(catalog), Some(accounts), Some(rules)) =
         (p.catalog.clone(), p.accounts.clone(), p.rules.clone())
@@ -1013,7 +1017,11 @@ async fn demo_firewall(
         }
     });
     let mut route = direct;
-    for ((addr, name), to) in wanted.into_iter().zip(["PostgreSQL", "MySQL"]).zip(&mut route) {
+    for ((addr, name), to) in wanted
+        .into_iter()
+        .zip(["PostgreSQL", "MySQL"])
+        .zip(&mut route)
+    {
         let Some(addr) = addr else { continue };
         for _ in 0..50 {
             if task.is_finished() {
