@@ -402,7 +402,7 @@ fn sensor(args: SensorArgs) -> Result<ExitCode> {
             )
         }
     };
-    let mut engine = Sensor::new(limits, Events { producer, analyst });
+    let mut engine = Sensor::new(limits, Events::new(producer, analyst));
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut failed: Option<std::io::Error> = None;
     let summary = read_pcap(&pcap, &mut engine, &mut |event| {

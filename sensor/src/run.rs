@@ -185,10 +185,7 @@ mod tests {
                 max_flows: 64,
                 ..FlowLimits::default()
             },
-            Events {
-                producer: "test/sensor".into(),
-                analyst: Analyst::Plain,
-            },
+            Events::new("test/sensor", Analyst::Plain),
         )
     }
 
