@@ -43,6 +43,8 @@ counters! {
     flows_closed,
     /// Flows evicted after the idle timeout.
     flows_evicted_idle,
+    /// Flows ended by a new connection (SYN) on the same addresses and ports.
+    flows_reused,
     /// Flows still open when the capture ended.
     flows_open_at_end,
     /// Segments that arrived ahead of a hole and were buffered.

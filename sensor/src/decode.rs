@@ -343,6 +343,12 @@ mod tests {
             );
             assert!(seg.has(flags::PSH) && !seg.has(flags::SYN));
         }
+        // 802.1ad outer tag (0x88a8) over an 802.1Q inner one.
+        let mut qinq = build::tcp_vlan(&[100, 200], c, s, 7, 9, flags::ACK, b"qinq");
+        qinq[12..14].copy_from_slice(&0x88a8u16.to_be_bytes());
+        assert!(
+            matches!(decode(linktype::ETHERNET, &qinq), Ok(Decoded::Tcp(seg)) if seg.payload == b"qinq")
+        );
         let (c6, s6) = (addr("[fd00::1]:40000"), addr("[fd00::2]:5432"));
         let f = build::tcp(c6, s6, 1, 2, flags::SYN, b"");
         assert!(

@@ -191,6 +191,17 @@ impl FlowTable {
             self.sweep(ts_us, c, out);
         }
         let k = key(seg.src, seg.dst);
+        // A new connection on the ports of one whose end was not seen (a lost FIN, a client
+        // reusing its port): the old flow ends here.
+        if seg.has(flags::SYN)
+            && !seg.has(flags::ACK)
+            && let Some(old) = self.flows.get(&k)
+            && (old.client != seg.src || old.to_server.first_seq() != Some(seg.seq.wrapping_add(1)))
+            && let Some(mut old) = self.flows.remove(&k)
+        {
+            c.flows_reused += 1;
+            old.close(ts_us, &mut self.budget, &mut self.tally, c, out);
+        }
         if !self.flows.contains_key(&k) {
             let syn = seg.has(flags::SYN);
             if seg.has(flags::RST) || (!syn && seg.payload.is_empty()) {
@@ -420,6 +431,59 @@ mod tests {
         );
         assert_eq!(got, ["SELECT 2"]);
         assert_eq!((c.flows_closed, c.statements_unanswered), (2, 1));
+    }
+
+    #[test]
+    fn a_new_syn_on_the_same_ports_ends_the_old_flow() {
+        let (cl, sv) = (addr("10.0.0.1:40000"), addr("10.0.0.2:5432"));
+        let mut t = FlowTable::new(FlowLimits::default());
+        let mut c = Counters::default();
+        feed(
+            &mut t,
+            &mut c,
+            &build::tcp(cl, sv, 100, 0, flags::SYN, b""),
+            1,
+        );
+        feed(
+            &mut t,
+            &mut c,
+            &build::tcp(cl, sv, 101, 0, flags::ACK, &query("SELECT 1")),
+            2,
+        );
+        // The SYN retransmitted: the same flow.
+        feed(
+            &mut t,
+            &mut c,
+            &build::tcp(cl, sv, 100, 0, flags::SYN, b""),
+            3,
+        );
+        assert_eq!((t.len(), c.flows_reused), (1, 0));
+        // The FINs were not captured; a new connection from the same port.
+        let got = feed(
+            &mut t,
+            &mut c,
+            &build::tcp(cl, sv, 9000, 0, flags::SYN, b""),
+            4,
+        );
+        assert_eq!(
+            got,
+            ["SELECT 1"],
+            "the old flow's unanswered statement is reported"
+        );
+        assert_eq!((t.len(), c.flows, c.flows_reused), (1, 2, 1));
+        feed(
+            &mut t,
+            &mut c,
+            &build::tcp(cl, sv, 9001, 0, flags::ACK, &query("SELECT 2")),
+            5,
+        );
+        let got = feed(
+            &mut t,
+            &mut c,
+            &build::tcp(sv, cl, 1, 0, flags::ACK, READY),
+            6,
+        );
+        assert_eq!(got, ["SELECT 2"]);
     }
 
     #[test]

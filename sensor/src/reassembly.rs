@@ -63,6 +63,8 @@ pub struct Stream {
     /// Buffered out-of-order segments by offset; never overlapping each other.
     pending: BTreeMap<u64, Vec<u8>>,
     pending_bytes: u64,
+    /// The start came from a SYN (not from a first data segment).
+    syn: bool,
 }
 
 impl Stream {
@@ -70,6 +72,15 @@ impl Stream {
     pub fn syn(&mut self, isn: u32) {
         if self.base.is_none() {
             self.base = Some((isn.wrapping_add(1), 0));
+            self.syn = true;
+        }
+    }
+
+    /// The sequence number of the stream's first byte, when a SYN started it.
+    pub fn first_seq(&self) -> Option<u32> {
+        match self.base {
+            Some((seq, 0)) if self.syn => Some(seq),
+            _ => None,
         }
     }
 
