@@ -143,9 +143,17 @@ pub struct Postgres {
     begun: bool,
 }
 
+/// Largest messages buffered whole: a statement text up to 16 MiB (bulk INSERTs), server
+/// messages other than rows (descriptions, completions, errors) up to 1 MiB. Rows and COPY
+/// chunks are counted from their header and never buffered, whatever their size.
+pub const SENSOR_LIMITS: Limits = Limits {
+    max_frontend: 16 << 20,
+    max_backend: 1 << 20,
+};
+
 impl Default for Postgres {
     fn default() -> Self {
-        Postgres::new(Limits::default())
+        Postgres::new(SENSOR_LIMITS)
     }
 }
 
@@ -460,13 +468,19 @@ impl Postgres {
                 }
                 Err(WireError::TooLarge { len, .. }) => {
                     // A whole message past the limit: passed over (its length is sound),
-                    // with its place in the queue kept so later answers still line up.
-                    c.pg_oversized += 1;
-                    if from_client {
-                        let started = self.client.since_us;
-                        self.oversized_request(rest[0], started, c);
-                    }
+                    // with its place in the queue kept so later answers still line up. Rows
+                    // and COPY chunks are only counted anyway.
                     let total = len as u64 + 1;
+                    let tag = rest[0];
+                    if matches!((from_client, tag), (false, b'D' | b'd') | (true, b'd')) {
+                        self.count_row(from_client, tag, total, ts, c);
+                    } else {
+                        c.pg_oversized += 1;
+                        if from_client {
+                            let started = self.client.since_us;
+                            self.oversized_request(tag, started, c);
+                        }
+                    }
                     if total <= rest.len() as u64 {
                         at += total as usize;
                         continue;
@@ -1093,10 +1107,12 @@ mod tests {
             pg.client(Chunk::Data(part), 3, &mut c, &mut out);
         }
         let notice = msg(b'N', &[b'M'; 100]);
+        let wide = row(&"w".repeat(100));
         let server = [
             notice,
+            wide.clone(),
             row("1"),
-            complete("SELECT 1"),
+            complete("SELECT 2"),
             ready(),
             row("2"),
             complete("SELECT 1"),
@@ -1105,7 +1121,9 @@ mod tests {
         .concat();
         pg.server(Chunk::Data(&server), 4, &mut c, &mut out);
         let got: Vec<_> = out.iter().map(|x| (x.text.as_str(), x.rows)).collect();
-        assert_eq!(got, [("", 1), ("SELECT 2", 1)]);
+        assert_eq!(got, [("", 2), ("SELECT 2", 1)]);
+        // The row past the limit is counted like any other.
+        assert_eq!(out[0].bytes, (wide.len() + row("1").len()) as u64);
         assert_eq!((c.pg_oversized, c.pg_parse_errors), (2, 0));
     }
 
