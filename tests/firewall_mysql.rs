@@ -310,9 +310,8 @@ fn sysbench_runs_through_the_proxy() {
         }
     }
     let got = p.events("SELECT countIf(error_code = ''), arrayStringConcat(groupUniqArrayIf(error_code, error_code != ''), ',') FROM {db}.statements WHERE account = 'dba_admin' AND database = 'tianmu_fw_sbtest' FORMAT TSV");
-    let (n, errors) = got
-        .split_once('\t')
-        .unwrap_or_else(|| panic!("two columns from ClickHouse, got {got:?}"));
+    // The output is trimmed: no error codes leave no second column.
+    let (n, errors) = got.split_once('\t').unwrap_or((got.as_str(), ""));
     let n: u64 = n.parse().expect("count");
     assert!(
         errors

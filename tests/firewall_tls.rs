@@ -1,7 +1,8 @@
-//! TLS with clients at the PostgreSQL firewall, end to end: `tianmu firewall -c` with a
-//! listener's `tls-cert`/`tls-key` (a self-signed certificate made by the openssl command
-//! for each test), real clients (psql, psycopg, raw sockets) through it, and the policy
-//! still holding inside TLS. The connection to the server stays plain.
+//! TLS with clients at the PostgreSQL and MySQL firewalls, end to end: `tianmu firewall -c`
+//! with a listener's `tls-cert`/`tls-key` (a self-signed certificate made by the openssl
+//! command for each test), real clients (psql, psycopg, the mariadb CLI, raw sockets)
+//! through it, and the policy still holding inside TLS. The connection to the server stays
+//! plain.
 
 mod common;
 
@@ -11,10 +12,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::firewall::demo_data;
+use common::firewall::{Firewall, demo_data};
 use common::{Running, Scratch, free_port, require_clickhouse, wait_until};
 
-/// Loads `publicdata` unless it is there (the demo accounts are its roles).
 /// A self-signed certificate for `localhost` and 127.0.0.1, and its key, in `dir`.
 fn self_signed(dir: &Path) -> (PathBuf, PathBuf) {
     let (cert, key) = (dir.join("server.crt"), dir.join("server.key"));
@@ -355,4 +355,66 @@ fn a_broken_certificate_stops_the_start_naming_the_key() {
             "nothing listens"
         );
     }
+}
+
+/// The mariadb CLI through a MySQL listener with a certificate: `--ssl` with the
+/// certificate as CA negotiates TLS (the client's `status` names the cipher), the policy's
+/// masks and blocks hold inside it, and a client that does not ask for TLS goes on in plain
+/// text.
+#[test]
+fn mysql_clients_get_tls_when_the_listener_has_a_certificate() {
+    let certs = tempfile::tempdir().expect("temp dir");
+    let (cert, key) = self_signed(certs.path());
+    let fw = Firewall::start_with("fwt_mysql", |port| {
+        let config = format!(
+            "\n[[firewall.listeners]]\nname = \"my-tls\"\nprotocol = \"mysql\"\n\
+             listen = \"127.0.0.1:{port}\"\nupstream = \"127.0.0.1:3306\"\n\
+             tls-cert = \"{}\"\ntls-key = \"{}\"\n",
+            cert.display(),
+            key.display()
+        );
+        (config, vec!["firewall".to_owned()])
+    });
+    let mariadb = |tls: &[&str], user: &str, sql: &str| {
+        let out = Command::new("mariadb")
+            .args(["-h", "127.0.0.1", "-P", &fw.port.to_string(), "-u", user])
+            .arg(format!("-p{user}"))
+            .args(tls)
+            .args(["--connect-timeout=10", "-N", "-B", "publicdata", "-e", sql])
+            .output()
+            .expect("the mariadb client runs");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+            String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        )
+    };
+    let ca = format!("--ssl-ca={}", cert.display());
+    let tls = ["--ssl", ca.as_str()];
+    let (ok, status, err) = mariadb(&tls, "app_portal", "\\s");
+    assert!(ok, "{err}");
+    assert!(
+        status.contains("Cipher in use is TLS"),
+        "the client's status shows TLS:\n{status}"
+    );
+    let (ok, rows, err) = mariadb(
+        &tls,
+        "app_portal",
+        "SELECT id_card FROM population ORDER BY id LIMIT 3",
+    );
+    assert!(ok, "{err}");
+    assert_eq!(rows.lines().count(), 3, "{rows}");
+    assert!(
+        rows.lines()
+            .all(|r| r.len() == 18 && r.contains("********")),
+        "ID-card numbers masked inside TLS:\n{rows}"
+    );
+    let (ok, _, err) = mariadb(
+        &tls,
+        "app_portal",
+        "SELECT name FROM population WHERE id = 1 OR 1=1",
+    );
+    assert!(!ok && err.contains("ERROR 1142 (42000)"), "{err}");
+    let (ok, one, err) = mariadb(&["--skip-ssl"], "app_portal", "SELECT 1");
+    assert!(ok && one == "1", "a plain-text client goes on: {err}");
 }

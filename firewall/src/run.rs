@@ -10,7 +10,6 @@ use analyzer::metrics::Registry;
 use arc_swap::ArcSwap;
 use rules::policy::{CacheStats, Policy};
 use tokio_util::sync::CancellationToken;
-use tracing::warn;
 
 use crate::audit::Sink;
 use crate::config::Listener;
@@ -105,19 +104,14 @@ pub async fn run(fw: Firewall, cancel: CancellationToken) -> Result<(), RunError
     let mut tasks = Vec::new();
     for (l, tls, socket) in bound {
         if l.protocol == Protocol::Mysql {
-            if tls.is_some() {
-                warn!(
-                    listener = l.name,
-                    "TLS is not terminated for MySQL listeners yet; clients connect in plain text."
-                );
-            }
             let shared = crate::mysql::Shared::new(
                 l,
                 fw.policy.clone(),
                 fw.sink.clone(),
                 fw.producer.clone(),
                 &registry,
-            );
+            )
+            .with_tls(tls);
             let session = (
                 Arc::new(crate::mysql::MySql(Arc::new(shared))),
                 workers.clone(),

@@ -34,32 +34,28 @@ impl Firewall {
     /// `tianmu firewall --listen 127.0.0.1:PORT --policy <demo policy> ARGS` on a free
     /// port, with a scratch config named `name`.
     pub fn start(name: &str, args: &[&str]) -> Firewall {
-        Firewall::start_with(name, "", |port| {
-            let policy = repo_root().join("deploy/demo/policy.toml");
+        Firewall::start_with(name, |port| {
             let mut a = vec![
                 "firewall".to_owned(),
                 "--listen".to_owned(),
                 format!("127.0.0.1:{port}"),
-                "--policy".to_owned(),
-                policy.display().to_string(),
             ];
             a.extend(args.iter().map(|s| (*s).to_owned()));
-            a
+            (String::new(), a)
         })
     }
 
-    /// `tianmu ARGS(port)` with a scratch config named `name` that has `extra_config`
-    /// appended, once it listens on the port it was given.
-    pub fn start_with(
-        name: &str,
-        extra_config: &str,
-        args: impl FnOnce(u16) -> Vec<String>,
-    ) -> Firewall {
+    /// `tianmu ARGS --policy <demo policy>` with a scratch config named `name` that has
+    /// `EXTRA` appended, where `(EXTRA, ARGS) = setup(port)` for a free port; returns once
+    /// the port accepts connections.
+    pub fn start_with(name: &str, setup: impl FnOnce(u16) -> (String, Vec<String>)) -> Firewall {
         demo_data();
         let url = require_clickhouse();
-        let scratch = Scratch::new(name, &url, extra_config);
         let port = free_port();
-        let args = args(port);
+        let (extra, mut args) = setup(port);
+        let scratch = Scratch::new(name, &url, &extra);
+        let policy = repo_root().join("deploy/demo/policy.toml");
+        args.extend(["--policy".to_owned(), policy.display().to_string()]);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let running = Running::spawn(scratch.command(&args));
         wait_until("the firewall listens", Duration::from_secs(20), || {

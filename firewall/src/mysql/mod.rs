@@ -51,6 +51,7 @@ use crate::audit::{SessionInfo, Sink};
 use crate::config::{FailMode, KillAccount};
 use crate::listener::{Client, Session};
 use crate::metrics::Metrics;
+use crate::tls::{Prefixed, TlsAcceptor};
 use state::{Conn, Out};
 
 /// What the sessions of one listener share.
@@ -65,6 +66,8 @@ pub struct Shared {
     pub limits: Limits,
     pub metrics: Metrics,
     pub kill: Option<KillAccount>,
+    /// TLS with clients (`tls-cert`), set with [`Shared::with_tls`]; none: not offered.
+    pub tls: Option<TlsAcceptor>,
 }
 
 /// Why the side connection could not stop a statement.
@@ -100,7 +103,12 @@ impl Shared {
             limits: Limits::default(),
             metrics: Metrics::register(registry, &listener.name),
             kill: listener.kill.clone(),
+            tls: None,
         }
+    }
+
+    pub fn with_tls(self, tls: Option<TlsAcceptor>) -> Shared {
+        Shared { tls, ..self }
     }
 
     fn upstream_name(&self) -> String {
@@ -296,19 +304,63 @@ impl Session for MySql {
                 return Err(msg);
             }
         };
-        let conn = Conn::new(SessionInfo {
-            protocol: Protocol::Mysql,
-            account: String::new(),
-            client: peer,
-            server: sh.upstream_name(),
-            application: String::new(),
-            database: String::new(),
-        });
+        let conn = Conn::new(
+            SessionInfo {
+                protocol: Protocol::Mysql,
+                account: String::new(),
+                client: peer,
+                server: sh.upstream_name(),
+                application: String::new(),
+                database: String::new(),
+            },
+            sh.tls.is_some(),
+        );
+        let (mut sr, mut sw) = upstream.split();
         let (cr, cw) = stream.split();
-        let (sr, sw) = upstream.split();
-        relay(sh, conn, (cr, cw), (sr, sw), &cancel, peer).await
+        let Relayed::StartTls(mut conn, early) =
+            relay(sh, conn, (cr, cw), (&mut sr, &mut sw), &cancel, peer).await?
+        else {
+            return Ok(());
+        };
+        // The client asked for TLS (only offered with a certificate) and sent nothing after.
+        let Some(acceptor) = &sh.tls else {
+            return Err("TLS asked for without a certificate".into());
+        };
+        let tls = tokio::select! {
+            // Clients start the handshake right after their request, without waiting for
+            // an answer (there is none): what was read past the request is its beginning.
+            r = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(Prefixed::new(early, stream))) => match r {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    sh.metrics.tls_failed.inc();
+                    return Err(format!("TLS handshake: {e}"));
+                }
+                Err(_) => {
+                    sh.metrics.tls_failed.inc();
+                    return Err("TLS handshake: timed out".into());
+                }
+            },
+            _ = cancel.cancelled() => return Ok(()),
+        };
+        conn.tls_started();
+        let (cr, cw) = tokio::io::split(tls);
+        match relay(sh, *conn, (cr, cw), (&mut sr, &mut sw), &cancel, peer).await? {
+            Relayed::Ended => Ok(()),
+            Relayed::StartTls(..) => Err("a second TLS request".into()),
+        }
     }
 }
+
+/// How a relay ended.
+enum Relayed {
+    /// Either side closed, or shutdown.
+    Ended,
+    /// The client asked for TLS: the handshake on the client connection comes next, then
+    /// the relay goes on with the same connection state.
+    StartTls(Box<Conn>, BytesMut),
+}
+
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Relays until either side closes, the state machine finds the protocol broken, or
 /// shutdown.
@@ -319,7 +371,7 @@ async fn relay<CR, CW, SR, SW>(
     (mut sr, mut sw): (SR, SW),
     cancel: &tokio_util::sync::CancellationToken,
     peer: SocketAddr,
-) -> Result<(), String>
+) -> Result<Relayed, String>
 where
     CR: AsyncRead + Unpin,
     CW: AsyncWrite + Unpin,
@@ -349,7 +401,10 @@ where
                 if to_server.len() < HIGH_WATER && conn.awaiting() < MAX_PENDING => match r {
                 Ok(0) | Err(_) => break Ok(()),
                 Ok(_) => {
-                    if let Err(e) = payloads(&mut from_client, max, |raw, p| conn.client_payload(sh, raw, p, &mut out)) {
+                    if let Err(e) = payloads(&mut from_client, max, |raw, p| {
+                        conn.client_payload(sh, raw, p, &mut out)?;
+                        Ok::<_, state::ProtocolError>(if out.start_tls { Next::Stop } else { Next::More })
+                    }) {
                         warn!(listener = sh.listener, %peer, error = %e, "Closed a client connection: malformed packet.");
                         let _ = cw.write_all(&to_client).await;
                         break Err(format!("client: {e}"));
@@ -364,7 +419,7 @@ where
                     break Ok(());
                 }
                 Ok(_) => {
-                    if let Err(e) = payloads(&mut from_server, max, |raw, p| conn.server_payload(sh, raw, p, &mut out)) {
+                    if let Err(e) = payloads(&mut from_server, max, |raw, p| conn.server_payload(sh, raw, p, &mut out).map(|()| Next::More)) {
                         sh.metrics.upstream_errors.inc();
                         warn!(listener = sh.listener, %peer, error = %e, "Closed a connection: the server's answer cannot be followed.");
                         let _ = cw.write_all(&to_client).await;
@@ -374,6 +429,13 @@ where
                 }
             },
             _ = cancel.cancelled() => break Ok(()),
+        }
+        if std::mem::take(&mut out.start_tls) {
+            // The greeting went out before the request came, so nothing is queued; the
+            // state machine refuses anything the client sent after its request.
+            let _ = cw.write_all(&to_client).await;
+            let _ = cw.write_all(&out.to_client).await;
+            return Ok(Relayed::StartTls(Box::new(conn), from_client));
         }
         if !out.to_server.is_empty() {
             to_server.extend_from_slice(&out.to_server);
@@ -392,7 +454,15 @@ where
     };
     conn.end(sh);
     debug!(listener = sh.listener, %peer, "Session ended.");
-    result
+    result.map(|()| Relayed::Ended)
+}
+
+/// Whether [`payloads`] goes on with the bytes that follow.
+#[derive(PartialEq, Eq)]
+enum Next {
+    More,
+    /// What follows is not for the state machine (a TLS handshake).
+    Stop,
 }
 
 /// Feeds every complete payload in `buf` to `f` (its packets as received, and the
@@ -400,12 +470,16 @@ where
 fn payloads<E: std::fmt::Display>(
     buf: &mut BytesMut,
     max: usize,
-    mut f: impl FnMut(&[u8], &sensor::wire::mysql::Payload<'_>) -> Result<(), E>,
+    mut f: impl FnMut(&[u8], &sensor::wire::mysql::Payload<'_>) -> Result<Next, E>,
 ) -> Result<(), String> {
     loop {
         let len = match next_payload(buf, max) {
             Ok(Some(p)) => {
-                f(&buf[..p.len], &p).map_err(|e| e.to_string())?;
+                let next = f(&buf[..p.len], &p).map_err(|e| e.to_string())?;
+                if next == Next::Stop {
+                    buf.advance(p.len);
+                    return Ok(());
+                }
                 p.len
             }
             Ok(None) => {

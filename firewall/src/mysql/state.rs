@@ -63,8 +63,9 @@ pub const LOST: u16 = 2013;
 /// prepares are refused (the server's `max_prepared_stmt_count` bounds them too).
 pub const MAX_STATEMENTS: usize = 10_000;
 
-/// Capabilities the firewall never lets a connection negotiate: TLS (not terminated for
-/// MySQL yet), compression (the rows must be readable), result sets without metadata (masks
+/// Capabilities the firewall never lets a connection negotiate: TLS with the server (the
+/// firewall offers its own to the client when it has a certificate; the upstream stays
+/// plain), compression (the rows must be readable), result sets without metadata (masks
 /// need the column definitions), and MariaDB's bulk, multi-command and progress
 /// extensions (answers the state machine does not follow).
 const CLEARED: Capabilities = Capabilities(
@@ -89,6 +90,9 @@ pub struct Out {
     /// Stop the statement running upstream (a result passed its limit): `KILL QUERY` of
     /// [`Conn::connection_id`], and nothing more forwarded until it is done.
     pub kill: bool,
+    /// The client asked for TLS, which was offered: the session does the handshake on the
+    /// client connection and goes on over it.
+    pub start_tls: bool,
 }
 
 /// Why the connection must end.
@@ -100,10 +104,10 @@ pub enum ProtocolError {
     Unexpected,
     #[error("the client sent {0} before the server's greeting")]
     Early(&'static str),
-    #[error(
-        "the client asked for TLS, which the data firewall did not offer for MySQL connections"
-    )]
+    #[error("the client asked for TLS, which the data firewall did not offer")]
     Tls,
+    #[error("the client sent data after its TLS request, before the handshake")]
+    Plaintext,
     #[error("the server skipped a result set's column definitions")]
     NoMetadata,
 }
@@ -114,6 +118,9 @@ enum Phase {
     Greeting,
     /// Waiting for the client's answer to it.
     Response,
+    /// The client asked for TLS: nothing may arrive until the handshake is done
+    /// ([`Conn::tls_started`]).
+    Tls,
     /// Authentication exchange, passed through until the server's OK or ERR.
     Auth,
     Command,
@@ -228,11 +235,17 @@ pub struct Conn {
     pending: VecDeque<Pending>,
     /// The client is sending a `LOAD DATA LOCAL INFILE` file.
     infile: bool,
+    /// TLS is offered to the client (the listener has a certificate).
+    tls: bool,
+    /// How far the client's sequence ids run ahead of the server's until authentication
+    /// ends: 1 after a TLS request, which the server never sees.
+    shift: u8,
 }
 
 impl Conn {
-    /// `info.account`, `database` and `application` are filled in from the handshake.
-    pub fn new(info: SessionInfo) -> Conn {
+    /// `info.account`, `database` and `application` are filled in from the handshake;
+    /// `tls`: offer TLS to the client.
+    pub fn new(info: SessionInfo, tls: bool) -> Conn {
         Conn {
             info,
             phase: Phase::Greeting,
@@ -243,6 +256,8 @@ impl Conn {
             last_prepare: None,
             last_prepared: None,
             pending: VecDeque::new(),
+            tls,
+            shift: 0,
             infile: false,
         }
     }
@@ -285,6 +300,23 @@ impl Conn {
         .encode(self.caps | Capabilities::PROTOCOL_41)
     }
 
+    /// The TLS handshake the client asked for is done: its handshake response comes next.
+    pub fn tls_started(&mut self) {
+        if self.phase == Phase::Tls {
+            self.phase = Phase::Response;
+        }
+    }
+
+    /// An authentication packet passed on as it is, or with its sequence id moved by
+    /// `shift` when the client's ids run ahead of the server's (after a TLS request).
+    fn relay_auth(&self, raw: &[u8], p: &Payload<'_>, out: &mut Vec<u8>, shift: u8) {
+        if shift == 0 {
+            out.extend_from_slice(raw);
+        } else {
+            encode_packets(p.seq.wrapping_add(shift), &p.data, out);
+        }
+    }
+
     /// A client payload: `raw` is its packets as received, `p` the reassembled payload.
     pub fn client_payload(
         &mut self,
@@ -295,9 +327,17 @@ impl Conn {
     ) -> Result<(), ProtocolError> {
         match self.phase {
             Phase::Greeting => return Err(ProtocolError::Early("data")),
+            Phase::Tls => return Err(ProtocolError::Plaintext),
             Phase::Response => {
-                let ClientHandshake::Response(mut r) = parse_client_handshake(&p.data)? else {
-                    return Err(ProtocolError::Tls);
+                let mut r = match parse_client_handshake(&p.data)? {
+                    ClientHandshake::Response(r) => r,
+                    ClientHandshake::SslRequest(_) if self.tls && self.shift == 0 => {
+                        self.shift = 1;
+                        self.phase = Phase::Tls;
+                        out.start_tls = true;
+                        return Ok(());
+                    }
+                    ClientHandshake::SslRequest(_) => return Err(ProtocolError::Tls),
                 };
                 let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
                 self.info.account = text(r.username);
@@ -310,19 +350,20 @@ impl Conn {
                         self.info.application = text(app);
                     }
                 }
-                let caps = r.header.capabilities & self.advertised;
+                let caps = r.header.capabilities & self.advertised & !Capabilities::SSL;
                 self.caps = caps;
                 self.phase = Phase::Auth;
-                if caps == r.header.capabilities {
+                if caps == r.header.capabilities && self.shift == 0 {
                     out.to_server.extend_from_slice(raw);
                 } else {
                     r.header.capabilities = caps;
-                    encode_packets(p.seq, &r.encode()?, &mut out.to_server);
+                    let seq = p.seq.wrapping_sub(self.shift);
+                    encode_packets(seq, &r.encode()?, &mut out.to_server);
                 }
                 return Ok(());
             }
             Phase::Auth => {
-                out.to_server.extend_from_slice(raw);
+                self.relay_auth(raw, p, &mut out.to_server, 0u8.wrapping_sub(self.shift));
                 return Ok(());
             }
             Phase::Command => {}
@@ -564,20 +605,23 @@ impl Conn {
                 let mut h = parse_handshake(&p.data)?;
                 self.connection_id = h.connection_id;
                 h.capabilities = h.capabilities & !CLEARED;
+                if self.tls {
+                    h.capabilities |= Capabilities::SSL;
+                }
                 self.advertised = h.capabilities;
                 self.phase = Phase::Response;
                 encode_packets(p.seq, &h.encode(), &mut out.to_client);
                 return Ok(());
             }
-            Phase::Response => {
-                out.to_client.extend_from_slice(raw);
+            Phase::Response | Phase::Tls => {
+                self.relay_auth(raw, p, &mut out.to_client, self.shift);
                 return Ok(());
             }
             Phase::Auth => {
                 if p.data.first() == Some(&0x00) {
                     self.phase = Phase::Command;
                 }
-                out.to_client.extend_from_slice(raw);
+                self.relay_auth(raw, p, &mut out.to_client, self.shift);
                 return Ok(());
             }
             Phase::Command => {}
@@ -1100,14 +1144,17 @@ mod tests {
 
     /// A connection past authentication as `app` on `db`.
     fn conn(sh: &Shared) -> Conn {
-        let mut c = Conn::new(SessionInfo {
-            protocol: Protocol::Mysql,
-            account: String::new(),
-            client: "127.0.0.1:5000".parse().expect("addr"),
-            server: "db".into(),
-            application: String::new(),
-            database: String::new(),
-        });
+        let mut c = Conn::new(
+            SessionInfo {
+                protocol: Protocol::Mysql,
+                account: String::new(),
+                client: "127.0.0.1:5000".parse().expect("addr"),
+                server: "db".into(),
+                application: String::new(),
+                database: String::new(),
+            },
+            false,
+        );
         let mut out = Out::default();
         let greeting = Handshake {
             server_version: b"5.5.5-10.11.6-MariaDB",
@@ -1341,14 +1388,17 @@ mod tests {
         let mut rng = Rng(0x5EED_1234_ABCD_0001);
         for round in 0..3000 {
             let mut c = if round % 3 == 0 {
-                Conn::new(SessionInfo {
-                    protocol: Protocol::Mysql,
-                    account: String::new(),
-                    client: "127.0.0.1:5000".parse().expect("addr"),
-                    server: "db".into(),
-                    application: String::new(),
-                    database: String::new(),
-                })
+                Conn::new(
+                    SessionInfo {
+                        protocol: Protocol::Mysql,
+                        account: String::new(),
+                        client: "127.0.0.1:5000".parse().expect("addr"),
+                        server: "db".into(),
+                        application: String::new(),
+                        database: String::new(),
+                    },
+                    false,
+                )
             } else {
                 conn(&sh)
             };
@@ -1381,5 +1431,103 @@ mod tests {
             }
             c.end(&sh);
         }
+    }
+
+    #[test]
+    fn a_tls_request_is_answered_by_the_session_and_sequence_ids_follow_it() {
+        let sh = &shared();
+        let mut c = Conn::new(
+            SessionInfo {
+                protocol: Protocol::Mysql,
+                account: String::new(),
+                client: "127.0.0.1:5000".parse().expect("addr"),
+                server: "db".into(),
+                application: String::new(),
+                database: String::new(),
+            },
+            true,
+        );
+        let greeting = Handshake {
+            server_version: b"5.5.5-10.11.6-MariaDB",
+            connection_id: 7,
+            auth_data_1: [1; 8],
+            auth_data_2: b"abcdefghijkl\0",
+            capabilities: CAPS,
+            charset: 45,
+            status: Status::AUTOCOMMIT,
+            auth_plugin: Some(b"mysql_native_password"),
+        };
+        let mut out = Out::default();
+        feed(&mut c, sh, false, &packet(0, &greeting.encode()), &mut out);
+        let sent = payloads(&out.to_client);
+        let offered = parse_handshake(&sent[0].1).expect("greeting");
+        assert!(
+            offered.capabilities.contains(Capabilities::SSL),
+            "TLS offered"
+        );
+        let header = SslRequest {
+            capabilities: CAPS | Capabilities::SSL,
+            max_packet: 1 << 24,
+            charset: 45,
+        };
+        let mut out = Out::default();
+        feed(&mut c, sh, true, &packet(1, &header.encode()), &mut out);
+        assert!(
+            out.start_tls && out.to_server.is_empty(),
+            "the server never sees it"
+        );
+        // Anything before the handshake is refused (CVE-2021-23214's kind of injection).
+        let early = packet(2, b"\x03SELECT 1");
+        let p = next_payload(&early, 1 << 20)
+            .expect("framing")
+            .expect("payload");
+        assert!(matches!(
+            c.client_payload(sh, &early, &p, &mut Out::default()),
+            Err(ProtocolError::Plaintext)
+        ));
+        c.tls_started();
+        let answer = HandshakeResponse {
+            header,
+            username: b"app",
+            auth_response: &[7; 20],
+            database: Some(b"db"),
+            auth_plugin: Some(b"mysql_native_password"),
+            attributes: None,
+            zstd_level: None,
+        };
+        let mut out = Out::default();
+        feed(
+            &mut c,
+            sh,
+            true,
+            &packet(2, &answer.encode().expect("encode")),
+            &mut out,
+        );
+        let sent = payloads(&out.to_server);
+        assert_eq!(
+            sent[0].0, 1,
+            "the server's sequence has no TLS request in it"
+        );
+        let ClientHandshake::Response(r) = parse_client_handshake(&sent[0].1).expect("answer")
+        else {
+            panic!("a response")
+        };
+        assert!(
+            !r.header.capabilities.contains(Capabilities::SSL),
+            "plain upstream"
+        );
+        let mut out = Out::default();
+        feed(
+            &mut c,
+            sh,
+            false,
+            &packet(2, &[0, 0, 0, 2, 0, 0, 0]),
+            &mut out,
+        );
+        assert_eq!(
+            payloads(&out.to_client)[0].0,
+            3,
+            "the client's sequence goes on"
+        );
     }
 }
