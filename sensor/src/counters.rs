@@ -86,6 +86,8 @@ counters! {
     pg_names_refused,
     /// Statements whose answer never came (the flow ended or broke first).
     statements_unanswered,
+    /// Statements part of whose answer was lost in a hole (rows and bytes may be short).
+    statements_damaged,
     /// Flows on a watched port whose protocol the sensor does not follow yet.
     unsupported_protocol,
     /// Statement events produced.

@@ -19,9 +19,14 @@
 //! A connection whose start-up was not captured is picked up midstream: the first bytes
 //! that frame as PostgreSQL messages start it, without user or database. After a hole in
 //! either direction, or a message that does not decode, bytes are dropped until a plausible
-//! message boundary (a known type byte with a length in range, followed by another), and
-//! answers that match nothing asked are counted and ignored until the queue lines up again
-//! at the next ReadyForQuery.
+//! message boundary (a known type byte with a length in range, followed by another). Since
+//! PostgreSQL answers in order, a hole must not shift answers onto the wrong statements:
+//!
+//! - a hole in the client's bytes queues a `Lost` entry: the answers to what it swallowed
+//!   are passed over up to their ReadyForQuery (exact when the hole held whole queries);
+//! - a hole in the server's bytes makes the next ReadyForQuery settle everything asked so
+//!   far (those statements are reported, counted as damaged), so one lost ReadyForQuery
+//!   cannot leave the queue one answer behind for the rest of the connection.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -65,6 +70,8 @@ struct Run {
     error_code: String,
     /// A fast-path function call: no statement, no event.
     silent: bool,
+    /// Part of the answer was lost in a hole (rows and bytes may be short).
+    damaged: bool,
 }
 
 impl Run {
@@ -79,10 +86,14 @@ impl Run {
             tag: String::new(),
             error_code: String::new(),
             silent: false,
+            damaged: false,
         })
     }
 
-    fn exchange(self, ended_us: u64, unanswered: bool) -> Exchange {
+    fn exchange(self, ended_us: u64, unanswered: bool, c: &mut Counters) -> Exchange {
+        if self.damaged {
+            c.statements_damaged += 1;
+        }
         Exchange {
             text: self.text.to_string(),
             started_us: self.started_us,
@@ -108,11 +119,14 @@ enum Expect {
     /// A simple query or function call: everything up to ReadyForQuery.
     Query(Box<Run>),
     Sync,
+    /// Client messages lost in a hole: their answers are passed over up to the next
+    /// ReadyForQuery (the usual case: the hole held whole queries).
+    Lost,
 }
 
 impl Expect {
     fn ends_with_ready(&self) -> bool {
-        matches!(self, Expect::Sync | Expect::Query(_))
+        matches!(self, Expect::Sync | Expect::Query(_) | Expect::Lost)
     }
 }
 
@@ -141,6 +155,9 @@ pub struct Postgres {
     pending: VecDeque<Expect>,
     /// Whether the first bytes have been seen (to tell a start-up from a midstream pickup).
     begun: bool,
+    /// After a hole in the server's bytes: how many queued entries the next ReadyForQuery
+    /// settles at least.
+    settle_at_ready: usize,
 }
 
 /// Largest messages buffered whole: a statement text up to 16 MiB (bulk INSERTs), server
@@ -190,6 +207,15 @@ impl Postgres {
             portals: HashMap::new(),
             pending: VecDeque::new(),
             begun: false,
+            settle_at_ready: 0,
+        }
+    }
+
+    fn side(&mut self, from_client: bool) -> &mut Side {
+        if from_client {
+            &mut self.client
+        } else {
+            &mut self.server
         }
     }
 
@@ -238,7 +264,7 @@ impl Postgres {
                 && !run.silent
             {
                 c.statements_unanswered += 1;
-                out.push(run.exchange(ts_us, true));
+                out.push(run.exchange(ts_us, true, c));
             }
         }
         self.client = Side::default();
@@ -259,19 +285,23 @@ impl Postgres {
         }
         let data = match chunk {
             Chunk::Gap(_) => {
-                let side = if from_client {
-                    &mut self.client
-                } else {
-                    &mut self.server
-                };
+                let side = self.side(from_client);
                 c.pg_resync_bytes += side.buf.len() as u64;
                 side.buf.clear();
                 side.skip = 0;
                 side.lost = true;
                 if from_client {
-                    // Requests were lost: answers cannot be matched until the next
-                    // ReadyForQuery lines the queue up again.
-                    self.forget_pending(ts, c, out);
+                    self.push(Expect::Lost, c);
+                } else {
+                    // Answers were lost: everything asked so far is settled at the next
+                    // ReadyForQuery, so that one lost ReadyForQuery cannot shift every
+                    // later answer onto the wrong statement.
+                    self.settle_at_ready = self.pending.len();
+                    for e in &mut self.pending {
+                        if let Expect::Execute(run) | Expect::Query(run) = e {
+                            run.damaged = true;
+                        }
+                    }
                 }
                 return;
             }
@@ -298,11 +328,7 @@ impl Postgres {
         }
         let mut data = data;
         {
-            let side = if from_client {
-                &mut self.client
-            } else {
-                &mut self.server
-            };
+            let side = self.side(from_client);
             if side.skip > 0 {
                 let n = side.skip.min(data.len() as u64);
                 side.skip -= n;
@@ -315,11 +341,7 @@ impl Postgres {
                 side.since_us = ts;
             }
         }
-        let side = if from_client {
-            &mut self.client
-        } else {
-            &mut self.server
-        };
+        let side = self.side(from_client);
         let mut buf = std::mem::take(&mut side.buf);
         if buf.is_empty() {
             let used = self.frames(from_client, data, ts, c, out);
@@ -332,11 +354,7 @@ impl Postgres {
         if matches!(self.phase, Phase::Tls | Phase::Done) {
             buf.clear();
         }
-        let side = if from_client {
-            &mut self.client
-        } else {
-            &mut self.server
-        };
+        let side = self.side(from_client);
         side.buf = buf;
     }
 
@@ -358,21 +376,13 @@ impl Postgres {
             if rest.is_empty() {
                 return at;
             }
-            let side = if from_client {
-                &mut self.client
-            } else {
-                &mut self.server
-            };
+            let side = self.side(from_client);
             if side.lost {
                 match self.boundary(from_client, rest) {
                     Some(skip) => {
                         c.pg_resync_bytes += skip as u64;
                         at += skip;
-                        let side = if from_client {
-                            &mut self.client
-                        } else {
-                            &mut self.server
-                        };
+                        let side = self.side(from_client);
                         side.lost = false;
                         continue;
                     }
@@ -440,11 +450,7 @@ impl Postgres {
                     }
                     at += f.len;
                     // Later messages in this buffer arrived no earlier than now.
-                    let side = if from_client {
-                        &mut self.client
-                    } else {
-                        &mut self.server
-                    };
+                    let side = self.side(from_client);
                     side.since_us = ts;
                 }
                 Ok(None) => {
@@ -456,11 +462,7 @@ impl Postgres {
                         let total =
                             u32::from_be_bytes([rest[1], rest[2], rest[3], rest[4]]) as u64 + 1;
                         self.count_row(from_client, rest[0], total, ts, c);
-                        let side = if from_client {
-                            &mut self.client
-                        } else {
-                            &mut self.server
-                        };
+                        let side = self.side(from_client);
                         side.skip = total - rest.len() as u64;
                         return buf.len();
                     }
@@ -485,21 +487,13 @@ impl Postgres {
                         at += total as usize;
                         continue;
                     }
-                    let side = if from_client {
-                        &mut self.client
-                    } else {
-                        &mut self.server
-                    };
+                    let side = self.side(from_client);
                     side.skip = total.saturating_sub(rest.len() as u64);
                     return buf.len();
                 }
                 Err(_) => {
                     c.pg_parse_errors += 1;
-                    let side = if from_client {
-                        &mut self.client
-                    } else {
-                        &mut self.server
-                    };
+                    let side = self.side(from_client);
                     side.lost = true;
                     // Skip the byte that looked like a type so the search moves on.
                     at += 1;
@@ -700,13 +694,17 @@ impl Postgres {
             return;
         }
         if tag == b'Z' {
-            self.ready_for_query(ts, out);
+            self.ready_for_query(ts, c, out);
             return;
         }
         let Some(front) = self.pending.front_mut() else {
             c.pg_unexpected += 1;
             return;
         };
+        if matches!(front, Expect::Lost) {
+            // Answers to what the hole swallowed.
+            return;
+        }
         let simple = matches!(front, Expect::Query(_));
         if let Expect::Execute(run) | Expect::Query(run) = front {
             match tag {
@@ -745,7 +743,7 @@ impl Postgres {
                 return;
             }
             if let Some(Expect::Execute(run)) = self.pending.pop_front() {
-                out.push(run.exchange(ts, false));
+                out.push(run.exchange(ts, false, c));
             }
             if tag == b'E' {
                 self.skip_to_sync();
@@ -770,15 +768,17 @@ impl Postgres {
 
     /// ReadyForQuery answers the Sync or Query at the front of the queue and everything
     /// before it.
-    fn ready_for_query(&mut self, ts: u64, out: &mut Vec<Exchange>) {
+    fn ready_for_query(&mut self, ts: u64, c: &mut Counters, out: &mut Vec<Exchange>) {
+        let mut settle = std::mem::take(&mut self.settle_at_ready);
         while let Some(e) = self.pending.pop_front() {
+            settle = settle.saturating_sub(1);
             let done = e.ends_with_ready();
             if let Expect::Query(run) | Expect::Execute(run) = e
                 && !run.silent
             {
-                out.push(run.exchange(ts, false));
+                out.push(run.exchange(ts, false, c));
             }
-            if done {
+            if done && settle == 0 {
                 break;
             }
         }
@@ -791,18 +791,6 @@ impl Postgres {
                 break;
             }
             self.pending.pop_front();
-        }
-    }
-
-    /// Requests were lost in a hole: what was awaited is reported unanswered.
-    fn forget_pending(&mut self, ts: u64, c: &mut Counters, out: &mut Vec<Exchange>) {
-        while let Some(e) = self.pending.pop_front() {
-            if let Expect::Execute(run) | Expect::Query(run) = e
-                && !run.silent
-            {
-                c.statements_unanswered += 1;
-                out.push(run.exchange(ts, true));
-            }
         }
     }
 }
@@ -1076,55 +1064,58 @@ mod tests {
             ("SELECT x FROM t", "SELECT 2")
         );
         assert!(c.pg_resync_bytes > 0);
-        // A hole in the client direction: what was awaited is reported unanswered.
+        // A hole in the client direction (a whole query lost): answers to what was seen
+        // before it still match, the lost query's answer is passed over up to its
+        // ReadyForQuery, and what follows matches again.
         out.clear();
         pg.client(Chunk::Data(&msg(b'Q', b"SELECT 3\0")), 6, &mut c, &mut out);
         pg.client(Chunk::Gap(100), 7, &mut c, &mut out);
-        assert_eq!(out.len(), 1);
-        assert!(out[0].unanswered);
-        assert_eq!(c.statements_unanswered, 1);
-    }
-
-    #[test]
-    fn oversized_messages_are_passed_over_in_place() {
-        let mut c = Counters::default();
-        let mut pg = Postgres::new(Limits {
-            max_frontend: 64,
-            max_backend: 64,
-        });
-        let mut out = Vec::new();
-        pg.client(Chunk::Data(&startup(&["user", "u"])), 1, &mut c, &mut out);
-        pg.server(
-            Chunk::Data(&[msg(b'R', &[0, 0, 0, 0]), ready()].concat()),
-            2,
-            &mut c,
-            &mut out,
-        );
-        let big = msg(b'Q', format!("SELECT '{}'\0", "x".repeat(200)).as_bytes());
-        let small = msg(b'Q', b"SELECT 2\0");
-        let client = [big, small].concat();
-        for part in client.chunks(30) {
-            pg.client(Chunk::Data(part), 3, &mut c, &mut out);
-        }
-        let notice = msg(b'N', &[b'M'; 100]);
-        let wide = row(&"w".repeat(100));
-        let server = [
-            notice,
-            wide.clone(),
-            row("1"),
-            complete("SELECT 2"),
-            ready(),
-            row("2"),
+        pg.client(Chunk::Data(&msg(b'Q', b"SELECT 4\0")), 8, &mut c, &mut out);
+        let answers = [
+            row("3"),
             complete("SELECT 1"),
+            ready(),
+            row("lost"),
+            complete("SELECT 1"),
+            ready(),
+            row("4"),
+            row("4"),
+            complete("SELECT 2"),
             ready(),
         ]
         .concat();
-        pg.server(Chunk::Data(&server), 4, &mut c, &mut out);
+        pg.server(Chunk::Data(&answers), 9, &mut c, &mut out);
         let got: Vec<_> = out.iter().map(|x| (x.text.as_str(), x.rows)).collect();
-        assert_eq!(got, [("", 2), ("SELECT 2", 1)]);
-        // The row past the limit is counted like any other.
-        assert_eq!(out[0].bytes, (wide.len() + row("1").len()) as u64);
-        assert_eq!((c.pg_oversized, c.pg_parse_errors), (2, 0));
+        assert_eq!(got, [("SELECT 3", 1), ("SELECT 4", 2)]);
+        // A hole in the server direction that swallows a ReadyForQuery: what was asked
+        // before it is settled at the next one, so later statements line up again.
+        out.clear();
+        pg.client(
+            Chunk::Data(&[msg(b'Q', b"SELECT 5\0"), msg(b'Q', b"SELECT 6\0")].concat()),
+            10,
+            &mut c,
+            &mut out,
+        );
+        pg.server(Chunk::Data(&row("5")), 11, &mut c, &mut out);
+        pg.server(Chunk::Gap(17), 12, &mut c, &mut out);
+        pg.server(
+            Chunk::Data(&[row("6"), complete("SELECT 1"), ready()].concat()),
+            13,
+            &mut c,
+            &mut out,
+        );
+        pg.client(Chunk::Data(&msg(b'Q', b"SELECT 7\0")), 14, &mut c, &mut out);
+        pg.server(
+            Chunk::Data(&[row("7"), complete("SELECT 1"), ready()].concat()),
+            15,
+            &mut c,
+            &mut out,
+        );
+        let got: Vec<_> = out.iter().map(|x| x.text.as_str()).collect();
+        assert_eq!(got, ["SELECT 5", "SELECT 6", "SELECT 7"]);
+        // With the one of the first hole.
+        assert_eq!(c.statements_damaged, 3);
+        assert_eq!(out[2].rows, 1);
     }
 
     #[test]
