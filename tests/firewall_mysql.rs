@@ -454,3 +454,44 @@ fn an_unreachable_server_is_a_clear_client_error() {
         "{err}"
     );
 }
+
+/// Authentication passes through untouched, an auth switch included: an account on
+/// MariaDB's ed25519 plugin (the server switches the client to it) logs in through the
+/// firewall with its password and is refused with the server's own 1045 without it. The
+/// account is unknown to the demo policy, so its statements are then refused by the
+/// firewall (1142), which is what shows the login itself went through.
+#[test]
+fn an_ed25519_login_passes_through_the_auth_switch() {
+    if direct("SELECT count(*) FROM information_schema.PLUGINS WHERE PLUGIN_NAME = 'ed25519'")
+        == "0"
+    {
+        direct("INSTALL SONAME 'auth_ed25519'");
+    }
+    direct(
+        "CREATE USER IF NOT EXISTS 'tianmu_ed'@'%' IDENTIFIED VIA ed25519 USING PASSWORD('tianmu_ed'); \
+         GRANT SELECT ON publicdata.* TO 'tianmu_ed'@'%'",
+    );
+    let p = Proxy::start("fwm_ed25519");
+    let (ok, _, err) = p.sql("tianmu_ed", "SELECT 1");
+    assert!(
+        !ok && err.contains("ERROR 1142") && err.contains("not authorized by the data firewall"),
+        "logged in, then refused by the policy: {err}"
+    );
+    let out = Command::new("mariadb")
+        .args(["-h", "127.0.0.1", "-P", &p.port.to_string()])
+        .args([
+            "-u",
+            "tianmu_ed",
+            "-pwrong",
+            "--connect-timeout=10",
+            "-e",
+            "SELECT 1",
+        ])
+        .output()
+        .expect("mariadb runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("ERROR 1045"),
+        "a wrong password gets the server's own refusal: {err}"
+    );
+}
