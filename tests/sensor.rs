@@ -473,3 +473,68 @@ fn configuration_ports_and_live_capture_not_built() {
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("not built"));
 }
+
+/// The same capture as pcapng (nanosecond timestamps, options on the interface) gives the
+/// same statements, durations included.
+#[test]
+fn pcapng_gives_the_same_statements() {
+    fn block(kind: u32, body: &[u8]) -> Vec<u8> {
+        let mut body = body.to_vec();
+        while !body.len().is_multiple_of(4) {
+            body.push(0);
+        }
+        let len = (body.len() + 12) as u32;
+        [
+            kind.to_le_bytes().as_slice(),
+            &len.to_le_bytes(),
+            &body,
+            &len.to_le_bytes(),
+        ]
+        .concat()
+    }
+    let pcap_path = common::repo_root().join("sensor/tests/data/psql-pgbench.pcap");
+    let pcap = std::fs::read(&pcap_path).expect("readable");
+    let mut ng = Vec::new();
+    let mut shb = 0x1a2b_3c4du32.to_le_bytes().to_vec();
+    shb.extend([1, 0, 0, 0]);
+    shb.extend((-1i64).to_le_bytes());
+    ng.extend(block(0x0a0d_0d0a, &shb));
+    // Ethernet, snap length 262144, if_tsresol 9 (nanoseconds).
+    let mut idb = vec![1, 0, 0, 0];
+    idb.extend(262_144u32.to_le_bytes());
+    idb.extend([9, 0, 1, 0, 9, 0, 0, 0, 0, 0, 0, 0]);
+    ng.extend(block(1, &idb));
+    let word = |at: usize| u32::from_le_bytes([pcap[at], pcap[at + 1], pcap[at + 2], pcap[at + 3]]);
+    let mut at = 24;
+    while at + 16 <= pcap.len() {
+        let (sec, usec, len) = (word(at), word(at + 4), word(at + 8) as usize);
+        let ns = (u64::from(sec) * 1_000_000 + u64::from(usec)) * 1000;
+        let mut epb = 0u32.to_le_bytes().to_vec();
+        epb.extend(((ns >> 32) as u32).to_le_bytes());
+        epb.extend((ns as u32).to_le_bytes());
+        epb.extend((len as u32).to_le_bytes());
+        epb.extend((len as u32).to_le_bytes());
+        epb.extend(&pcap[at + 16..at + 16 + len]);
+        ng.extend(block(6, &epb));
+        at += 16 + len;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ng_path = dir.path().join("psql-pgbench.pcapng");
+    std::fs::write(&ng_path, ng).expect("writable");
+    let fields = |r: &Run| -> Vec<(String, u64, u64, u64)> {
+        r.statements
+            .iter()
+            .map(|s| {
+                (
+                    s["normalized"].as_str().unwrap_or_default().to_owned(),
+                    num(&s["rows"]),
+                    num(&s["bytes"]),
+                    num(&s["duration_us"]),
+                )
+            })
+            .collect()
+    };
+    let (a, b) = (sensor(&pcap_path, &[]), sensor(&ng_path, &[]));
+    assert_eq!(fields(&a).len(), 15);
+    assert_eq!(fields(&a), fields(&b));
+}
