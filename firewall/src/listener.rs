@@ -23,11 +23,18 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::Duration;
 
 use analyzer::metrics::{Counter, Gauge, Registry};
+use arc_swap::ArcSwap;
+use rules::policy::Policy;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
+
+use crate::audit::Sink;
+use crate::config::FailMode;
+use crate::metrics::Metrics;
+use crate::tls::TlsAcceptor;
 
 /// Why a listener could not start.
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +64,67 @@ pub trait Session: Send + Sync + 'static {
     /// Errors are the session's to log; the listener only counts them.
     fn serve(&self, client: Client) -> impl Future<Output = Result<(), String>> + Send;
 }
+
+/// What every session of a listener shares, whatever its protocol: the upstream, the
+/// fail mode, the live policy, where events go, the statement counters and TLS with
+/// clients. Each protocol's `Shared` holds one and adds its own (and derefs to it).
+pub struct Common {
+    pub listener: String,
+    pub upstream: (String, u16),
+    pub fail: FailMode,
+    pub policy: Arc<ArcSwap<Policy>>,
+    pub sink: Sink,
+    /// Producer id in events (`node/firewall`).
+    pub producer: String,
+    pub metrics: Metrics,
+    /// TLS with clients (`tls-cert`); none: not offered.
+    pub tls: Option<TlsAcceptor>,
+}
+
+impl Common {
+    pub fn new(
+        listener: &crate::config::Listener,
+        policy: Arc<ArcSwap<Policy>>,
+        sink: Sink,
+        producer: String,
+        registry: &Registry,
+    ) -> Common {
+        Common {
+            listener: listener.name.clone(),
+            upstream: listener.upstream.clone(),
+            fail: listener.fail_mode,
+            policy,
+            sink,
+            producer,
+            metrics: Metrics::register(registry, &listener.name),
+            tls: None,
+        }
+    }
+
+    /// Terminates clients' TLS with `tls` (from [`crate::tls::for_listener`]).
+    pub fn with_tls(self, tls: Option<TlsAcceptor>) -> Common {
+        Common { tls, ..self }
+    }
+
+    pub fn upstream_name(&self) -> String {
+        format!("{}:{}", self.upstream.0, self.upstream.1)
+    }
+
+    /// A connection to the database server, within [`CONNECT_TIMEOUT`].
+    pub async fn connect(&self) -> std::io::Result<TcpStream> {
+        let s = tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            TcpStream::connect((self.upstream.0.as_str(), self.upstream.1)),
+        )
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "timed out"))??;
+        let _ = s.set_nodelay(true);
+        Ok(s)
+    }
+}
+
+/// How long a connection to the database server may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Counters of one listener.
 pub struct ListenerMetrics {

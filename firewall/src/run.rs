@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::audit::Sink;
 use crate::config::Listener;
-use crate::listener::{self, ListenError, ListenerMetrics, Workers};
+use crate::listener::{self, Common, ListenError, ListenerMetrics, Workers};
 use crate::postgres::{Postgres, Shared};
 
 /// What the firewall runs.
@@ -103,44 +103,32 @@ pub async fn run(fw: Firewall, cancel: CancellationToken) -> Result<(), RunError
     let workers = Arc::new(Workers::start(Workers::default_count()).map_err(RunError::Workers)?);
     let mut tasks = Vec::new();
     for (l, tls, socket) in bound {
-        if l.protocol == Protocol::Mysql {
-            let shared = crate::mysql::Shared::new(
-                l,
-                fw.policy.clone(),
-                fw.sink.clone(),
-                fw.producer.clone(),
-                &registry,
-            )
-            .with_tls(tls);
-            let session = (
-                Arc::new(crate::mysql::MySql(Arc::new(shared))),
-                workers.clone(),
-            );
-            let metrics = Arc::new(ListenerMetrics::register(&registry, &l.name));
-            let (name, cancel, max) = (l.name.clone(), cancel.clone(), fw.max_connections);
-            tasks.push(tokio::spawn(async move {
-                listener::serve(&name, socket, max, session, metrics, cancel).await;
-            }));
-            continue;
-        }
-        let shared = Arc::new(
-            Shared::new(
-                l,
-                fw.policy.clone(),
-                fw.sink.clone(),
-                fw.producer.clone(),
-                &registry,
-            )
-            .with_tls(tls),
-        );
+        let common = Common::new(
+            l,
+            fw.policy.clone(),
+            fw.sink.clone(),
+            fw.producer.clone(),
+            &registry,
+        )
+        .with_tls(tls);
         let metrics = Arc::new(ListenerMetrics::register(&registry, &l.name));
-        let name = l.name.clone();
-        let cancel = cancel.clone();
-        let max = fw.max_connections;
-        let session = (Arc::new(Postgres(shared)), workers.clone());
-        tasks.push(tokio::spawn(async move {
-            listener::serve(&name, socket, max, session, metrics, cancel).await;
-        }));
+        let (name, cancel, max) = (l.name.clone(), cancel.clone(), fw.max_connections);
+        let workers = workers.clone();
+        tasks.push(match l.protocol {
+            Protocol::Postgres => {
+                let session = (Arc::new(Postgres(Arc::new(Shared::new(common)))), workers);
+                tokio::spawn(async move {
+                    listener::serve(&name, socket, max, session, metrics, cancel).await;
+                })
+            }
+            Protocol::Mysql => {
+                let shared = crate::mysql::Shared::new(common, l.kill.clone());
+                let session = (Arc::new(crate::mysql::MySql(Arc::new(shared))), workers);
+                tokio::spawn(async move {
+                    listener::serve(&name, socket, max, session, metrics, cancel).await;
+                })
+            }
+        });
     }
     for t in tasks {
         let _ = t.await;

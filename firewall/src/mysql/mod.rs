@@ -34,10 +34,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use analyzer::event::Protocol;
-use analyzer::metrics::Registry;
-use arc_swap::ArcSwap;
 use bytes::{Buf, BytesMut};
-use rules::policy::Policy;
 use sensor::wire::mysql::handshake::{AuthReply, parse_auth_reply};
 use sensor::wire::mysql::{
     Capabilities, ErrPacket, HandshakeResponse, Limits, SslRequest, encode_packets, next_payload,
@@ -47,27 +44,24 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tracing::{debug, warn};
 
-use crate::audit::{SessionInfo, Sink};
-use crate::config::{FailMode, KillAccount};
-use crate::listener::{Client, Session};
-use crate::metrics::Metrics;
-use crate::tls::{Prefixed, TlsAcceptor};
+use crate::audit::SessionInfo;
+use crate::config::KillAccount;
+use crate::listener::{CONNECT_TIMEOUT, Client, Common, Session};
+use crate::tls::Prefixed;
 use state::{Conn, Out};
 
 /// What the sessions of one listener share.
 pub struct Shared {
-    pub listener: String,
-    pub upstream: (String, u16),
-    pub fail: FailMode,
-    pub policy: Arc<ArcSwap<Policy>>,
-    pub sink: Sink,
-    /// Producer id in events (`node/firewall`).
-    pub producer: String,
+    pub common: Common,
     pub limits: Limits,
-    pub metrics: Metrics,
     pub kill: Option<KillAccount>,
-    /// TLS with clients (`tls-cert`), set with [`Shared::with_tls`]; none: not offered.
-    pub tls: Option<TlsAcceptor>,
+}
+
+impl std::ops::Deref for Shared {
+    type Target = Common;
+    fn deref(&self) -> &Common {
+        &self.common
+    }
 }
 
 /// Why the side connection could not stop a statement.
@@ -86,44 +80,12 @@ enum KillError {
 }
 
 impl Shared {
-    pub fn new(
-        listener: &crate::config::Listener,
-        policy: Arc<ArcSwap<Policy>>,
-        sink: Sink,
-        producer: String,
-        registry: &Registry,
-    ) -> Shared {
+    pub fn new(common: Common, kill: Option<KillAccount>) -> Shared {
         Shared {
-            listener: listener.name.clone(),
-            upstream: listener.upstream.clone(),
-            fail: listener.fail_mode,
-            policy,
-            sink,
-            producer,
+            common,
             limits: Limits::default(),
-            metrics: Metrics::register(registry, &listener.name),
-            kill: listener.kill.clone(),
-            tls: None,
+            kill,
         }
-    }
-
-    pub fn with_tls(self, tls: Option<TlsAcceptor>) -> Shared {
-        Shared { tls, ..self }
-    }
-
-    fn upstream_name(&self) -> String {
-        format!("{}:{}", self.upstream.0, self.upstream.1)
-    }
-
-    async fn connect(&self) -> std::io::Result<TcpStream> {
-        let s = tokio::time::timeout(
-            CONNECT_TIMEOUT,
-            TcpStream::connect((self.upstream.0.as_str(), self.upstream.1)),
-        )
-        .await
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "timed out"))??;
-        let _ = s.set_nodelay(true);
-        Ok(s)
     }
 
     /// Stops the statement of connection `id` with `KILL QUERY` over a side connection as
@@ -264,7 +226,6 @@ fn native_password(password: &[u8], scramble: &[u8]) -> Vec<u8> {
     stage1.iter().zip(mix.iter()).map(|(a, b)| a ^ b).collect()
 }
 
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Bytes queued for one side before the other side stops being read.
 const HIGH_WATER: usize = 256 << 10;
 /// Answers awaited before the client stops being read.

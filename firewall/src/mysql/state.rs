@@ -1092,11 +1092,14 @@ mod tests {
             kill: None,
         };
         Shared::new(
-            &listener,
-            Arc::new(arc_swap::ArcSwap::from_pointee(policy)),
-            Sink::Memory(Default::default()),
-            "t/firewall".into(),
-            &analyzer::metrics::Registry::new(),
+            crate::listener::Common::new(
+                &listener,
+                Arc::new(arc_swap::ArcSwap::from_pointee(policy)),
+                Sink::Memory(Default::default()),
+                "t/firewall".into(),
+                &analyzer::metrics::Registry::new(),
+            ),
+            None,
         )
     }
 

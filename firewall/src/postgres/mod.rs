@@ -26,10 +26,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use analyzer::event::Protocol;
-use analyzer::metrics::Registry;
-use arc_swap::ArcSwap;
 use bytes::{Buf, BytesMut};
-use rules::policy::Policy;
 use sensor::wire::postgres::backend::cancel_request;
 use sensor::wire::postgres::parser::{
     Limits, Startup, error_response, next_frame, next_startup_frame, parse_startup,
@@ -39,75 +36,36 @@ use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
-use crate::audit::{SessionInfo, Sink};
-use crate::config::FailMode;
-use crate::listener::{Client, Session};
-use crate::metrics::Metrics;
-use crate::tls::TlsAcceptor;
+use crate::audit::SessionInfo;
+use crate::listener::{CONNECT_TIMEOUT, Client, Common, Session};
 use state::{Conn, Out};
 
 /// What the sessions of one listener share.
 pub struct Shared {
-    pub listener: String,
-    pub upstream: (String, u16),
-    pub fail: FailMode,
-    pub policy: Arc<ArcSwap<Policy>>,
-    pub sink: Sink,
-    /// Producer id in events (`node/firewall`).
-    pub producer: String,
+    pub common: Common,
     pub limits: Limits,
-    pub metrics: Metrics,
-    /// TLS with clients (`tls-cert`), set with [`Shared::with_tls`]; none: SSL requests
-    /// are refused.
-    pub tls: Option<TlsAcceptor>,
     /// Cancel keys of the live sessions: only these are forwarded upstream.
     keys: Mutex<HashSet<(u32, u32)>>,
 }
 
+impl std::ops::Deref for Shared {
+    type Target = Common;
+    fn deref(&self) -> &Common {
+        &self.common
+    }
+}
+
 impl Shared {
-    pub fn new(
-        listener: &crate::config::Listener,
-        policy: Arc<ArcSwap<Policy>>,
-        sink: Sink,
-        producer: String,
-        registry: &Registry,
-    ) -> Shared {
+    pub fn new(common: Common) -> Shared {
         Shared {
-            listener: listener.name.clone(),
-            upstream: listener.upstream.clone(),
-            fail: listener.fail_mode,
-            policy,
-            sink,
-            producer,
+            common,
             limits: Limits::default(),
-            metrics: Metrics::register(registry, &listener.name),
-            tls: None,
             keys: Mutex::new(HashSet::new()),
         }
     }
 
-    /// Terminates clients' TLS with `tls` (from [`crate::tls::for_listener`]).
-    pub fn with_tls(self, tls: Option<TlsAcceptor>) -> Shared {
-        Shared { tls, ..self }
-    }
-
     fn keys(&self) -> std::sync::MutexGuard<'_, HashSet<(u32, u32)>> {
         self.keys.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn upstream_name(&self) -> String {
-        format!("{}:{}", self.upstream.0, self.upstream.1)
-    }
-
-    async fn connect(&self) -> std::io::Result<TcpStream> {
-        let s = tokio::time::timeout(
-            CONNECT_TIMEOUT,
-            TcpStream::connect((self.upstream.0.as_str(), self.upstream.1)),
-        )
-        .await
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "timed out"))??;
-        let _ = s.set_nodelay(true);
-        Ok(s)
     }
 
     /// Sends a CancelRequest for `key` upstream, on a connection of its own, and waits
@@ -143,7 +101,6 @@ impl Shared {
     }
 }
 
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time a client has for its TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time the last bytes to a leaving client get to go out (TLS records buffered, close_notify).

@@ -831,13 +831,13 @@ mod tests {
             tls: None,
             kill: None,
         };
-        Shared::new(
+        Shared::new(crate::listener::Common::new(
             &listener,
             Arc::new(arc_swap::ArcSwap::from_pointee(policy)),
             Sink::Memory(Default::default()),
             "t/firewall".into(),
             &analyzer::metrics::Registry::new(),
-        )
+        ))
     }
 
     fn conn(sh: &Shared) -> Conn {
