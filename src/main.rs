@@ -171,7 +171,8 @@ struct SensorArgs {
     /// Read this pcap or pcapng file instead of capturing, then exit.
     #[arg(long, value_name = "FILE")]
     pcap: Option<PathBuf>,
-    /// Print the events on standard output in this format instead of shipping them.
+    /// Print the events on standard output in this format instead of shipping them
+    /// through the pipeline (spool, then ClickHouse) of the configuration.
     #[arg(long, value_enum)]
     format: Option<EventFormat>,
 }
@@ -320,7 +321,7 @@ async fn run(command: Command) -> Result<ExitCode> {
     match command {
         Command::Demo(c) => demo(load(&c)?).await,
         Command::Firewall(args) => firewall(args).await,
-        Command::Sensor(args) => sensor(args),
+        Command::Sensor(args) => sensor(args).await,
         Command::Analyzer(c) => {
             let cfg = load(&c)?;
             eprintln!("configured detection every {:?}", cfg.analyzer.interval);
@@ -351,7 +352,7 @@ async fn run(command: Command) -> Result<ExitCode> {
 }
 
 /// `tianmu sensor`.
-fn sensor(args: SensorArgs) -> Result<ExitCode> {
+async fn sensor(args: SensorArgs) -> Result<ExitCode> {
     use sensor::event::{Analyst, Events};
     use sensor::run::{Sensor, read_pcap};
     use std::io::Write;
@@ -373,9 +374,6 @@ fn sensor(args: SensorArgs) -> Result<ExitCode> {
         );
         return not_built("sensor (live capture)");
     };
-    if args.format.is_none() {
-        return not_built("sensor --pcap without --format (shipping through the pipeline)");
-    }
     let analyst = match cfg.as_ref().map(|c| &c.policy) {
         Some(p) if p.catalog.is_some() && p.accounts.is_some() && p.rules.is_some() => {
             let (catalog, accounts, rules) = (&p.catalog, &p.accounts, &p.rules);
@@ -403,6 +401,12 @@ fn sensor(args: SensorArgs) -> Result<ExitCode> {
         }
     };
     let mut engine = Sensor::new(limits, Events::new(producer, analyst));
+    if args.format.is_none() {
+        let cfg = cfg.context(
+            "--pcap without --format ships the events through the pipeline: give -c CONFIG, or --format jsonl",
+        )?;
+        return sensor_ship(&cfg, pcap, engine).await;
+    }
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut failed: Option<std::io::Error> = None;
     let summary = read_pcap(&pcap, &mut engine, &mut |event| {
@@ -420,6 +424,11 @@ fn sensor(args: SensorArgs) -> Result<ExitCode> {
         return Err(e).context("writing events to standard output");
     }
     out.flush().context("writing events to standard output")?;
+    sensor_summary(&pcap, &summary);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn sensor_summary(pcap: &std::path::Path, summary: &sensor::run::Summary) {
     let secs = summary.elapsed.as_secs_f64();
     eprintln!(
         "tianmu sensor: {}: {} packets, {:.1} MB in {secs:.3}s ({:.0} packets/s, {:.1} MB/s)\n{}",
@@ -430,7 +439,64 @@ fn sensor(args: SensorArgs) -> Result<ExitCode> {
         summary.megabytes_per_second(),
         summary.counters
     );
-    Ok(ExitCode::SUCCESS)
+}
+
+/// A capture file's events into the sensor's spool, then until ClickHouse has them all
+/// (Ctrl-C stops the wait; what is not shipped stays in the spool for the next run or
+/// `tianmu pipeline flush`). Reading waits whenever the pipeline's queue is full: an
+/// offline file loses nothing.
+async fn sensor_ship(
+    cfg: &Config,
+    pcap: PathBuf,
+    mut engine: sensor::run::Sensor,
+) -> Result<ExitCode> {
+    const BATCH: usize = 1000;
+    let pipeline = Pipeline::start(&cfg.spool("sensor"), &cfg.clickhouse, Mode::Drain)
+        .with_context(|| format!("starting the event pipeline ({})", cfg.path.display()))?;
+    let producer = pipeline.producer();
+    let runtime = tokio::runtime::Handle::current();
+    let file = pcap.clone();
+    let (summary, shipped) = tokio::task::spawn_blocking(move || {
+        let mut batch = Vec::with_capacity(BATCH);
+        let mut shipped: Result<u64, pipeline::EmitError> = Ok(0);
+        let mut emit = |batch: Vec<analyzer::event::Event>| {
+            let n = batch.len() as u64;
+            if let Ok(total) = &mut shipped {
+                match runtime.block_on(producer.emit(batch)) {
+                    Ok(()) => *total += n,
+                    Err(e) => shipped = Err(e),
+                }
+            }
+        };
+        let summary = sensor::run::read_pcap(&file, &mut engine, &mut |event| {
+            batch.push(event);
+            if batch.len() >= BATCH {
+                emit(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)));
+            }
+        });
+        emit(batch);
+        (summary, shipped)
+    })
+    .await
+    .context("reading the capture file")?;
+    let summary = summary?;
+    let shipped = shipped.context("handing events to the pipeline")?;
+    sensor_summary(&pcap, &summary);
+    eprintln!(
+        "tianmu sensor: {shipped} events spooled; shipping them to ClickHouse (Ctrl-C stops waiting, the rest stays in the spool)"
+    );
+    match pipeline.finish(cancel_on_signal_or(None)).await? {
+        Outcome::Drained => {
+            eprintln!("tianmu sensor: all events are in ClickHouse");
+            Ok(ExitCode::SUCCESS)
+        }
+        Outcome::Cancelled => {
+            eprintln!(
+                "tianmu sensor: stopped; what was not shipped stays in the spool (`tianmu pipeline flush`)"
+            );
+            Ok(ExitCode::from(1))
+        }
+    }
 }
 
 /// The three policy files the configuration names, and the learned fingerprints.

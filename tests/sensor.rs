@@ -538,3 +538,32 @@ fn pcapng_gives_the_same_statements() {
     assert_eq!(fields(&a).len(), 15);
     assert_eq!(fields(&a), fields(&b));
 }
+
+/// Without `--format`, the events go through the configuration's pipeline: spooled, then
+/// shipped until ClickHouse has every one; the same events the JSON lines show.
+#[test]
+fn without_a_format_the_events_land_in_clickhouse() {
+    let url = common::require_clickhouse();
+    let scratch = common::Scratch::new("sensor_ship", &url, "");
+    let pcap = Path::new(env!("CARGO_MANIFEST_DIR")).join("sensor/tests/data/psql-pgbench.pcap");
+    let printed = sensor(&pcap, &[]);
+    let path = pcap.display().to_string();
+    let out = scratch
+        .command(&["sensor", "--pcap", &path])
+        .output()
+        .expect("tianmu runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("all events are in ClickHouse"), "{stderr}");
+    let got = common::query(
+        &url,
+        &format!(
+            "SELECT count(), countIf(observer = 'sensor'), uniqExact(normalized) FROM {}.statements FORMAT TSV",
+            scratch.database
+        ),
+    );
+    let distinct: std::collections::BTreeSet<&str> = printed.normalized().into_iter().collect();
+    let n = printed.statements.len();
+    assert!(n > 10, "the capture has statements: {n}");
+    assert_eq!(got, format!("{n}\t{n}\t{}", distinct.len()));
+}
