@@ -148,13 +148,34 @@ impl Scratch {
         if exists == "1" { self.delivered().0 } else { 0 }
     }
 
+    /// Drops the scratch database. ClickHouse finishes a `CREATE TABLE` whose client has
+    /// gone (a firewall killed while migrating its schema), and refuses to drop a database
+    /// a table appears in meanwhile (code 219): that is tried again.
     pub fn drop_database(&self) {
-        if ping(&self.url) {
-            query(
-                &self.url,
-                &format!("DROP DATABASE IF EXISTS {}", self.database),
-            );
+        if !ping(&self.url) {
+            return;
         }
+        let sql = format!("DROP DATABASE IF EXISTS {}", self.database);
+        for _ in 0..20 {
+            let out = Command::new("curl")
+                .args([
+                    "-sS",
+                    "--fail-with-body",
+                    "--max-time",
+                    "30",
+                    "--data-binary",
+                    &sql,
+                ])
+                .arg(&self.url)
+                .output()
+                .expect("curl runs (deploy/install.sh installs it)");
+            let body = String::from_utf8_lossy(&out.stdout);
+            if out.status.success() || !body.contains("Code: 219") {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        query(&self.url, &sql);
     }
 }
 
