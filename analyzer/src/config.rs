@@ -282,19 +282,72 @@ impl SpoolRaw {
     }
 }
 
-/// `[analyzer]`: the detection loop (detectors are configured in the policy files).
+/// `[analyzer]`: the detection loop and its detectors' thresholds. Each detector has its own
+/// sub-table (`[analyzer.bulk-exfiltration]`, …); every key has a default.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct AnalyzerRaw {
     /// How often the detectors run over newly ingested events.
     #[serde(default = "default_interval", with = "humantime_serde")]
     pub interval: Duration,
+    /// Length of a detection window (event time). Alerts are grouped by detector, entity
+    /// and window: one alert per account per window, however many statements.
+    #[serde(default = "default_window", with = "humantime_serde")]
+    pub window: Duration,
+    /// How far back (ingest time) the first cycle after start-up looks; later cycles
+    /// continue from where the previous one ended, so an outage is caught up.
+    #[serde(default = "default_lookback", with = "humantime_serde")]
+    pub lookback: Duration,
+    /// Offset of local time from UTC for working hours, e.g. `+08:00` (China Standard Time).
+    #[serde(default = "default_utc_offset")]
+    pub utc_offset: String,
+    /// Lowest classification level (1–4) that counts as sensitive for the off-hours,
+    /// first-access and non-production detectors.
+    #[serde(default = "default_sensitive_level")]
+    pub sensitive_level: u8,
+    /// Most event ids kept as evidence on one alert.
+    #[serde(default = "default_max_evidence")]
+    pub max_evidence: usize,
+    /// Detectors to run, by name; all by default.
+    #[serde(default = "default_detectors")]
+    pub detectors: Vec<String>,
+    #[serde(default)]
+    pub bulk_exfiltration: BulkRaw,
+    #[serde(default)]
+    pub off_hours: OffHoursRaw,
+    #[serde(default)]
+    pub first_access: FirstAccessRaw,
+    #[serde(default)]
+    pub injection_campaign: InjectionRaw,
+    #[serde(default)]
+    pub silent_producer: SilenceRaw,
 }
+
+/// Every detector, by name.
+pub const DETECTORS: [&str; 6] = [
+    "bulk-exfiltration",
+    "off-hours",
+    "first-access",
+    "non-production-account",
+    "injection-campaign",
+    "silent-producer",
+];
 
 impl Default for AnalyzerRaw {
     fn default() -> Self {
         AnalyzerRaw {
             interval: default_interval(),
+            window: default_window(),
+            lookback: default_lookback(),
+            utc_offset: default_utc_offset(),
+            sensitive_level: default_sensitive_level(),
+            max_evidence: default_max_evidence(),
+            detectors: default_detectors(),
+            bulk_exfiltration: BulkRaw::default(),
+            off_hours: OffHoursRaw::default(),
+            first_access: FirstAccessRaw::default(),
+            injection_campaign: InjectionRaw::default(),
+            silent_producer: SilenceRaw::default(),
         }
     }
 }
@@ -302,20 +355,531 @@ impl Default for AnalyzerRaw {
 fn default_interval() -> Duration {
     Duration::from_secs(10)
 }
+fn default_window() -> Duration {
+    Duration::from_secs(300)
+}
+fn default_lookback() -> Duration {
+    Duration::from_secs(3600)
+}
+fn default_utc_offset() -> String {
+    "+08:00".into()
+}
+fn default_sensitive_level() -> u8 {
+    3
+}
+fn default_max_evidence() -> usize {
+    100
+}
+fn default_detectors() -> Vec<String> {
+    DETECTORS.iter().map(|d| (*d).to_owned()).collect()
+}
+
+/// `[analyzer.bulk-exfiltration]`: rows or bytes read by one account in one window, against
+/// the account's own baseline (median and MAD of its earlier active windows) and its
+/// policy row limit.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct BulkRaw {
+    /// Rows in a window below which nothing is alerted, whatever the baseline says.
+    #[serde(default = "default_bulk_min_rows")]
+    pub min_rows: u64,
+    /// Bytes in a window below which nothing is alerted, whatever the baseline says.
+    #[serde(default = "default_bulk_min_bytes")]
+    pub min_bytes: ByteSize,
+    /// Rows in a window that alert while the account has too little history (cold start).
+    #[serde(default = "default_bulk_cold_rows")]
+    pub cold_start_rows: u64,
+    /// Bytes in a window that alert while the account has too little history.
+    #[serde(default = "default_bulk_cold_bytes")]
+    pub cold_start_bytes: ByteSize,
+    /// How many (scaled) MADs above the median a window must be to alert.
+    #[serde(default = "default_bulk_mad_factor")]
+    pub mad_factor: f64,
+    /// Earlier windows with traffic an account needs before its baseline is trusted.
+    #[serde(default = "default_bulk_min_windows")]
+    pub min_windows: usize,
+    /// How far back the baseline looks.
+    #[serde(default = "default_bulk_history", with = "humantime_serde")]
+    pub history: Duration,
+    /// A window must also exceed this fraction of the account's per-statement row limit
+    /// from the policy (when `[policy] accounts` is configured); 0 ignores the limit.
+    #[serde(default = "default_bulk_limit_fraction")]
+    pub limit_fraction: f64,
+}
+
+impl Default for BulkRaw {
+    fn default() -> Self {
+        BulkRaw {
+            min_rows: default_bulk_min_rows(),
+            min_bytes: default_bulk_min_bytes(),
+            cold_start_rows: default_bulk_cold_rows(),
+            cold_start_bytes: default_bulk_cold_bytes(),
+            mad_factor: default_bulk_mad_factor(),
+            min_windows: default_bulk_min_windows(),
+            history: default_bulk_history(),
+            limit_fraction: default_bulk_limit_fraction(),
+        }
+    }
+}
+
+fn default_bulk_min_rows() -> u64 {
+    1_000
+}
+fn default_bulk_min_bytes() -> ByteSize {
+    ByteSize::mib(1)
+}
+fn default_bulk_cold_rows() -> u64 {
+    10_000
+}
+fn default_bulk_cold_bytes() -> ByteSize {
+    ByteSize::mib(50)
+}
+fn default_bulk_mad_factor() -> f64 {
+    6.0
+}
+fn default_bulk_min_windows() -> usize {
+    12
+}
+fn default_bulk_history() -> Duration {
+    Duration::from_secs(7 * 86_400)
+}
+fn default_bulk_limit_fraction() -> f64 {
+    1.0
+}
+
+/// `[analyzer.off-hours]`: reads of sensitive data outside working hours. An account's own
+/// `office-hours` in the accounts file wins; accounts with role `application` are exempt.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct OffHoursRaw {
+    /// Working hours in local time (`utc-offset`), `HH:MM-HH:MM`; may wrap past midnight.
+    #[serde(default = "default_working_hours")]
+    pub working_hours: rules::account::Hours,
+    /// Accounts never judged by this detector (services that run around the clock).
+    #[serde(default)]
+    pub exempt: Vec<String>,
+}
+
+impl Default for OffHoursRaw {
+    fn default() -> Self {
+        OffHoursRaw {
+            working_hours: default_working_hours(),
+            exempt: Vec::new(),
+        }
+    }
+}
+
+fn default_working_hours() -> rules::account::Hours {
+    rules::account::Hours {
+        from: chrono::NaiveTime::from_hms_opt(8, 0, 0).unwrap_or_default(),
+        to: chrono::NaiveTime::from_hms_opt(20, 0, 0).unwrap_or_default(),
+    }
+}
+
+/// `[analyzer.first-access]`: an account reads a sensitive table it never read before.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct FirstAccessRaw {
+    /// How far back "before" reaches.
+    #[serde(default = "default_first_history", with = "humantime_serde")]
+    pub history: Duration,
+    /// How long an account must have been seen before its first accesses are alerted; a
+    /// new account's every table would otherwise be "first".
+    #[serde(default = "default_first_learning", with = "humantime_serde")]
+    pub learning: Duration,
+}
+
+impl Default for FirstAccessRaw {
+    fn default() -> Self {
+        FirstAccessRaw {
+            history: default_first_history(),
+            learning: default_first_learning(),
+        }
+    }
+}
+
+fn default_first_history() -> Duration {
+    Duration::from_secs(30 * 86_400)
+}
+fn default_first_learning() -> Duration {
+    Duration::from_secs(86_400)
+}
+
+/// `[analyzer.injection-campaign]`: many statements blocked by injection rules from one
+/// account or one client address in a window.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct InjectionRaw {
+    /// Names of the policy rules that block injection shapes.
+    #[serde(default = "default_injection_rules")]
+    pub rules: Vec<String>,
+    /// Blocked statements in one window that make a campaign.
+    #[serde(default = "default_injection_min_blocked")]
+    pub min_blocked: usize,
+}
+
+impl Default for InjectionRaw {
+    fn default() -> Self {
+        InjectionRaw {
+            rules: default_injection_rules(),
+            min_blocked: default_injection_min_blocked(),
+        }
+    }
+}
+
+fn default_injection_rules() -> Vec<String> {
+    [
+        "sqli-tautology",
+        "sqli-union-catalog",
+        "sqli-time-delay",
+        "sqli-comment-evasion",
+        "sqli-stacked",
+    ]
+    .iter()
+    .map(|r| (*r).to_owned())
+    .collect()
+}
+fn default_injection_min_blocked() -> usize {
+    5
+}
+
+/// `[analyzer.silent-producer]`: a producer that sent health reports stopped sending them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SilenceRaw {
+    /// Time without a health report after which a producer counts as silent.
+    #[serde(default = "default_silence_after", with = "humantime_serde")]
+    pub after: Duration,
+    /// Producers whose last report is older than this are forgotten (decommissioned).
+    #[serde(default = "default_silence_history", with = "humantime_serde")]
+    pub history: Duration,
+}
+
+impl Default for SilenceRaw {
+    fn default() -> Self {
+        SilenceRaw {
+            after: default_silence_after(),
+            history: default_silence_history(),
+        }
+    }
+}
+
+fn default_silence_after() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_silence_history() -> Duration {
+    Duration::from_secs(3600)
+}
 
 /// Validated `[analyzer]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AnalyzerConfig {
     pub interval: Duration,
+    pub window: Duration,
+    pub lookback: Duration,
+    /// Seconds east of UTC.
+    pub utc_offset: i32,
+    pub sensitive_level: u8,
+    pub max_evidence: usize,
+    /// Names from [`DETECTORS`].
+    pub detectors: Vec<String>,
+    pub bulk: BulkConfig,
+    pub off_hours: OffHoursConfig,
+    pub first_access: FirstAccessConfig,
+    pub injection: InjectionConfig,
+    pub silence: SilenceConfig,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct BulkConfig {
+    pub min_rows: u64,
+    pub min_bytes: u64,
+    pub cold_start_rows: u64,
+    pub cold_start_bytes: u64,
+    pub mad_factor: f64,
+    pub min_windows: usize,
+    pub history: Duration,
+    pub limit_fraction: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OffHoursConfig {
+    pub working_hours: rules::account::Hours,
+    pub exempt: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FirstAccessConfig {
+    pub history: Duration,
+    pub learning: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct InjectionConfig {
+    pub rules: Vec<String>,
+    pub min_blocked: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SilenceConfig {
+    pub after: Duration,
+    pub history: Duration,
+}
+
+impl Default for AnalyzerConfig {
+    fn default() -> Self {
+        AnalyzerRaw::default().validate("analyzer", &mut Problems::default())
+    }
+}
+
+/// Parses `+08:00`, `-05:30`, `Z` into seconds east of UTC.
+pub fn parse_utc_offset(s: &str) -> Option<i32> {
+    if s == "Z" || s == "z" {
+        return Some(0);
+    }
+    let (sign, rest) = match s.as_bytes().first()? {
+        b'+' => (1, &s[1..]),
+        b'-' => (-1, &s[1..]),
+        _ => return None,
+    };
+    let (h, m) = rest.split_once(':')?;
+    if h.len() != 2 || m.len() != 2 {
+        return None;
+    }
+    let (h, m): (i32, i32) = (h.parse().ok()?, m.parse().ok()?);
+    (h <= 14 && m < 60 && h * 3600 + m * 60 <= 14 * 3600).then_some(sign * (h * 3600 + m * 60))
 }
 
 impl AnalyzerRaw {
     pub fn validate(self, key: &str, p: &mut Problems) -> AnalyzerConfig {
-        if self.interval < Duration::from_secs(1) {
-            p.add(format!("{key}.interval"), "expected at least 1s");
+        let at_least = |p: &mut Problems, k: &str, d: Duration, min: Duration, say: &str| {
+            if d < min {
+                p.add(format!("{key}.{k}"), format!("expected at least {say}"));
+            }
+        };
+        at_least(p, "interval", self.interval, Duration::from_secs(1), "1s");
+        at_least(p, "window", self.window, Duration::from_secs(60), "1m");
+        if self.window.as_secs() > 86_400 || self.window.subsec_nanos() != 0 {
+            p.add(
+                format!("{key}.window"),
+                "expected whole seconds, at most 1 day",
+            );
+        }
+        at_least(p, "lookback", self.lookback, self.window, "one window");
+        let utc_offset = parse_utc_offset(&self.utc_offset).unwrap_or_else(|| {
+            p.add(
+                format!("{key}.utc-offset"),
+                format!(
+                    "`{}` is not a UTC offset; expected e.g. `+08:00`",
+                    self.utc_offset
+                ),
+            );
+            0
+        });
+        if !(1..=rules::catalog::MAX_LEVEL).contains(&self.sensitive_level) {
+            p.add(
+                format!("{key}.sensitive-level"),
+                "expected a level from 1 to 4",
+            );
+        }
+        if !(1..=10_000).contains(&self.max_evidence) {
+            p.add(
+                format!("{key}.max-evidence"),
+                "expected a number between 1 and 10000",
+            );
+        }
+        for (i, d) in self.detectors.iter().enumerate() {
+            if !DETECTORS.contains(&d.as_str()) {
+                p.add(
+                    format!("{key}.detectors[{i}]"),
+                    format!(
+                        "unknown detector `{d}`; expected one of {}",
+                        DETECTORS.join(", ")
+                    ),
+                );
+            }
+        }
+        let b = self.bulk_exfiltration;
+        let bk = format!("{key}.bulk-exfiltration");
+        if !(b.mad_factor.is_finite() && b.mad_factor > 0.0) {
+            p.add(
+                format!("{bk}.mad-factor"),
+                "expected a positive number, e.g. 6",
+            );
+        }
+        if !(b.limit_fraction.is_finite() && b.limit_fraction >= 0.0) {
+            p.add(
+                format!("{bk}.limit-fraction"),
+                "expected a number of 0 or more (0 ignores the policy limit)",
+            );
+        }
+        if b.min_windows == 0 {
+            p.add(format!("{bk}.min-windows"), "expected at least 1");
+        }
+        if b.cold_start_rows < b.min_rows {
+            p.add(
+                format!("{bk}.cold-start-rows"),
+                format!("must be at least min-rows ({})", b.min_rows),
+            );
+        }
+        if b.cold_start_bytes < b.min_bytes {
+            p.add(
+                format!("{bk}.cold-start-bytes"),
+                format!("must be at least min-bytes ({})", b.min_bytes),
+            );
+        }
+        at_least(
+            p,
+            "bulk-exfiltration.history",
+            b.history,
+            self.window,
+            "one window",
+        );
+        let f = self.first_access;
+        at_least(
+            p,
+            "first-access.history",
+            f.history,
+            self.window,
+            "one window",
+        );
+        if f.learning > f.history {
+            p.add(
+                format!("{key}.first-access.learning"),
+                "must not be longer than first-access.history",
+            );
+        }
+        let inj = self.injection_campaign;
+        if inj.min_blocked == 0 {
+            p.add(
+                format!("{key}.injection-campaign.min-blocked"),
+                "expected at least 1",
+            );
+        }
+        if inj.rules.is_empty() || inj.rules.iter().any(|r| r.trim().is_empty()) {
+            p.add(
+                format!("{key}.injection-campaign.rules"),
+                "expected the names of the policy's injection rules",
+            );
+        }
+        let s = self.silent_producer;
+        at_least(
+            p,
+            "silent-producer.after",
+            s.after,
+            Duration::from_secs(1),
+            "1s",
+        );
+        if s.history <= s.after {
+            p.add(
+                format!("{key}.silent-producer.history"),
+                "must be longer than silent-producer.after",
+            );
         }
         AnalyzerConfig {
             interval: self.interval,
+            window: self.window,
+            lookback: self.lookback,
+            utc_offset,
+            sensitive_level: self.sensitive_level,
+            max_evidence: self.max_evidence,
+            detectors: self.detectors,
+            bulk: BulkConfig {
+                min_rows: b.min_rows,
+                min_bytes: b.min_bytes.as_u64(),
+                cold_start_rows: b.cold_start_rows,
+                cold_start_bytes: b.cold_start_bytes.as_u64(),
+                mad_factor: b.mad_factor,
+                min_windows: b.min_windows,
+                history: b.history,
+                limit_fraction: b.limit_fraction,
+            },
+            off_hours: OffHoursConfig {
+                working_hours: self.off_hours.working_hours,
+                exempt: self.off_hours.exempt,
+            },
+            first_access: FirstAccessConfig {
+                history: f.history,
+                learning: f.learning,
+            },
+            injection: InjectionConfig {
+                rules: inj.rules,
+                min_blocked: inj.min_blocked,
+            },
+            silence: SilenceConfig {
+                after: s.after,
+                history: s.history,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(toml_text: &str) -> Vec<String> {
+        let raw: AnalyzerRaw = toml_like(toml_text);
+        let mut p = Problems::default();
+        raw.validate("analyzer", &mut p);
+        p.into_vec().into_iter().map(|x| x.key).collect()
+    }
+
+    /// The analyzer crate has no TOML parser; tests build the raw struct from JSON.
+    fn toml_like(json: &str) -> AnalyzerRaw {
+        serde_json::from_str(json).expect("test JSON is valid")
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        assert!(problems("{}").is_empty());
+        let c = AnalyzerConfig::default();
+        assert_eq!(c.utc_offset, 8 * 3600);
+        assert_eq!(c.detectors.len(), DETECTORS.len());
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_key() {
+        let keys = problems(
+            r#"{"window": "10s", "utc-offset": "CST", "sensitive-level": 5,
+                "detectors": ["bulk-exfiltration", "telepathy"],
+                "bulk-exfiltration": {"mad-factor": -1, "min-windows": 0, "cold-start-rows": 5},
+                "first-access": {"learning": "60d"},
+                "injection-campaign": {"min-blocked": 0, "rules": []},
+                "silent-producer": {"after": "2h"}}"#,
+        );
+        assert_eq!(
+            keys,
+            [
+                "analyzer.window",
+                "analyzer.utc-offset",
+                "analyzer.sensitive-level",
+                "analyzer.detectors[1]",
+                "analyzer.bulk-exfiltration.mad-factor",
+                "analyzer.bulk-exfiltration.min-windows",
+                "analyzer.bulk-exfiltration.cold-start-rows",
+                "analyzer.first-access.learning",
+                "analyzer.injection-campaign.min-blocked",
+                "analyzer.injection-campaign.rules",
+                "analyzer.silent-producer.history",
+            ]
+        );
+    }
+
+    #[test]
+    fn utc_offsets() {
+        for (s, want) in [
+            ("+08:00", Some(28_800)),
+            ("-05:30", Some(-19_800)),
+            ("Z", Some(0)),
+            ("+00:00", Some(0)),
+            ("08:00", None),
+            ("+8", None),
+            ("+15:00", None),
+            ("+08:60", None),
+            ("", None),
+        ] {
+            assert_eq!(parse_utc_offset(s), want, "{s}");
         }
     }
 }
