@@ -56,7 +56,7 @@ enum Command {
     /// Run the passive sensor (capture, reassembly, protocol parsing).
     Sensor(SensorArgs),
     /// Run the analyzer (detectors, alerts, containment).
-    Analyzer(ConfigArg),
+    Analyzer(AnalyzerArgs),
     /// Open the SOC terminal console.
     Console(ConfigArg),
     /// Check or explain the policy files.
@@ -163,6 +163,18 @@ struct TrafficArgs {
 }
 
 /// `tianmu sensor`: a capture file read to its end, or (not built yet) live capture.
+#[derive(clap::Args)]
+struct AnalyzerArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// Run the detectors once and print the alerts raised as JSON lines.
+    #[arg(long)]
+    once: bool,
+    /// With --once: judge the events ingested within this long before now.
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = humantime::parse_duration, requires = "once")]
+    since: Duration,
+}
+
 #[derive(clap::Args)]
 struct SensorArgs {
     /// Configuration: ports, flow and reassembly caps, `[policy]` (optional with --pcap).
@@ -322,11 +334,7 @@ async fn run(command: Command) -> Result<ExitCode> {
         Command::Demo(c) => demo(load(&c)?).await,
         Command::Firewall(args) => firewall(args).await,
         Command::Sensor(args) => sensor(args).await,
-        Command::Analyzer(c) => {
-            let cfg = load(&c)?;
-            eprintln!("configured detection every {:?}", cfg.analyzer.interval);
-            not_built("analyzer")
-        }
+        Command::Analyzer(args) => run_analyzer(args).await,
         Command::Console(c) => {
             let cfg = load(&c)?;
             eprintln!(
@@ -906,6 +914,62 @@ fn print_stats(s: &pipeline::Stats) {
 }
 
 /// A token cancelled by SIGINT, SIGTERM or (when given) a timeout.
+/// `tianmu analyzer`: the detection loop until Ctrl-C, or one cycle with `--once`.
+async fn run_analyzer(args: AnalyzerArgs) -> Result<ExitCode> {
+    let cfg = load(&args.config)?;
+    let accounts = match &cfg.policy.accounts {
+        Some(path) => Some(
+            rules::account::Accounts::load(path)
+                .map_err(|e| anyhow::anyhow!("invalid accounts file:\n{e}"))?,
+        ),
+        None => None,
+    };
+    let spool = cfg.spool("analyzer");
+    let producer = cfg.producer("analyzer");
+    let stop = cancel_on_signal_or(None);
+    if !args.once {
+        analyzer::cycle::run(
+            &cfg.clickhouse,
+            &spool,
+            cfg.analyzer.clone(),
+            accounts,
+            &producer,
+            stop,
+        )
+        .await
+        .with_context(|| format!("analyzer ({})", cfg.path.display()))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let cycle = analyzer::cycle::run_once(
+        &cfg.clickhouse,
+        &spool,
+        cfg.analyzer.clone(),
+        accounts,
+        &producer,
+        args.since,
+        stop,
+    )
+    .await
+    .with_context(|| format!("analyzer --once ({})", cfg.path.display()))?;
+    for a in &cycle.alerts {
+        println!("{}", serde_json::to_string(a)?);
+    }
+    eprintln!(
+        "tianmu analyzer: {} windows judged, {} alerts raised, {} already raised",
+        cycle.windows,
+        cycle.alerts.len(),
+        cycle.known
+    );
+    for (detector, error) in &cycle.failed {
+        eprintln!("tianmu analyzer: detector {detector} failed: {error}");
+    }
+    Ok(if cycle.failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
 fn cancel_on_signal_or(timeout: Option<Duration>) -> CancellationToken {
     let token = CancellationToken::new();
     let t = token.clone();

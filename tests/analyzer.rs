@@ -1,0 +1,494 @@
+//! The analyzer end to end: statement and health events shaped like DEMO.md's scenarios
+//! (bulk-exfil, off-hours, a first access, vendor-prod, an sqli campaign from an account
+//! and one from an address, a silent sensor) mixed into normal traffic are shipped to the
+//! real ClickHouse through the real pipeline; `tianmu analyzer --once` must raise exactly
+//! one alert per scenario — right detector, entity, severity and evidence — and none for
+//! the normal traffic; a second run must raise nothing and duplicate nothing.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use analyzer::config::{ClickHouseConfig, SpoolConfig};
+use analyzer::event::{
+    Action, Body, Event, Health, HealthStatus, Observer, Protocol, Severity, Statement,
+    StatementKind, Touched,
+};
+use analyzer::pipeline::{Mode, Pipeline};
+use chrono::{DateTime, Duration as Span, NaiveTime, Utc};
+use common::*;
+use tokio_util::sync::CancellationToken;
+
+/// Local time of the platform: China Standard Time, the analyzer's default `utc-offset`.
+const CST: i64 = 8 * 3600;
+
+/// Yesterday at `hh:mm` local time, as UTC; `days_back` more days before that.
+fn local(days_back: i64, hh: u32, mm: u32) -> DateTime<Utc> {
+    let today_local = (Utc::now() + Span::seconds(CST)).date_naive();
+    let day = today_local - chrono::Days::new((1 + days_back) as u64);
+    let t = day.and_time(NaiveTime::from_hms_opt(hh, mm, 0).expect("valid time"));
+    t.and_utc() - Span::seconds(CST)
+}
+
+struct Read<'a> {
+    account: &'a str,
+    client: &'a str,
+    /// (table, level)
+    table: (&'a str, u8),
+    columns: &'a [(&'a str, u8)],
+    rows: u64,
+    action: Action,
+    rule: &'a str,
+}
+
+fn statement(at: DateTime<Utc>, r: &Read<'_>) -> Event {
+    let table = format!("publicdata.{}", r.table.0);
+    Event::at(
+        "test-analyzer/pg-main",
+        at,
+        Body::Statement(Statement {
+            observer: Observer::Firewall,
+            protocol: Protocol::Postgres,
+            account: r.account.into(),
+            client: r.client.into(),
+            server: "127.0.0.1:5432".into(),
+            application: "psql".into(),
+            database: "publicdata".into(),
+            normalized: format!("SELECT * FROM {} WHERE id = ?", r.table.0),
+            fingerprint: 42,
+            kind: StatementKind::Read,
+            objects: vec![Touched {
+                name: table.clone(),
+                level: r.table.1,
+            }],
+            columns: r
+                .columns
+                .iter()
+                .map(|(c, l)| Touched {
+                    name: format!("{table}.{c}"),
+                    level: *l,
+                })
+                .collect(),
+            action: r.action,
+            rule: r.rule.into(),
+            severity: if r.action == Action::Block {
+                Severity::High
+            } else {
+                Severity::None
+            },
+            rows: r.rows,
+            bytes: r.rows * 100,
+            duration_us: 500,
+            error_code: if r.action == Action::Block {
+                "42501".into()
+            } else {
+                String::new()
+            },
+        }),
+    )
+}
+
+/// `n` statements like `r`, one every `every` seconds from `from`.
+fn burst(
+    out: &mut Vec<Event>,
+    from: DateTime<Utc>,
+    every: i64,
+    n: usize,
+    r: &Read<'_>,
+) -> Vec<String> {
+    let made: Vec<Event> = (0..n)
+        .map(|i| statement(from + Span::seconds(every * i as i64), r))
+        .collect();
+    let ids = made.iter().map(|e| e.id.to_string()).collect();
+    out.extend(made);
+    ids
+}
+
+fn health(producer: &str, component: &str, at: DateTime<Utc>) -> Event {
+    Event::at(
+        producer,
+        at,
+        Body::Health(Health {
+            component: component.into(),
+            status: HealthStatus::Ok,
+            counters: vec![],
+            message: String::new(),
+        }),
+    )
+}
+
+const POPULATION: (&str, u8) = ("population", 4);
+const POP_COLS: &[(&str, u8)] = &[("name", 3), ("phone", 3)];
+const LICENSE: (&str, u8) = ("license", 3);
+const LICENSE_COLS: &[(&str, u8)] = &[("license_no", 3), ("issue_date", 2)];
+const CREDIT: (&str, u8) = ("credit_record", 3);
+const CREDIT_COLS: &[(&str, u8)] = &[("detail", 3)];
+const LEGAL: (&str, u8) = ("legal_person", 2);
+const LEGAL_COLS: &[(&str, u8)] = &[("uscc", 1), ("name", 1)];
+const OPEN: (&str, u8) = ("open_dataset", 1);
+const OPEN_COLS: &[(&str, u8)] = &[("id", 1)];
+
+fn read<'a>(
+    account: &'a str,
+    table: (&'a str, u8),
+    columns: &'a [(&'a str, u8)],
+    rows: u64,
+) -> Read<'a> {
+    Read {
+        account,
+        client: "10.20.1.7:40000",
+        table,
+        columns,
+        rows,
+        action: Action::Allow,
+        rule: "",
+    }
+}
+
+fn blocked<'a>(
+    account: &'a str,
+    client: &'a str,
+    table: (&'a str, u8),
+    columns: &'a [(&'a str, u8)],
+    rule: &'a str,
+) -> Read<'a> {
+    Read {
+        account,
+        client,
+        table,
+        columns,
+        rows: 0,
+        action: Action::Block,
+        rule,
+    }
+}
+
+/// What each scenario must raise: (detector, entity) → (severity, evidence ids).
+type Expected = BTreeMap<(String, String), (&'static str, BTreeSet<String>)>;
+
+fn traffic() -> (Vec<Event>, Expected) {
+    let mut ev = Vec::new();
+    let mut want = Expected::new();
+    let mut expect = |d: &str, e: &str, sev: &'static str, ids: Vec<String>| {
+        want.insert((d.into(), e.into()), (sev, ids.into_iter().collect()));
+    };
+
+    // History three days earlier, in office hours: what the accounts normally read.
+    let h = local(3, 10, 0);
+    burst(
+        &mut ev,
+        h,
+        20,
+        30,
+        &read("app_portal", POPULATION, POP_COLS, 1),
+    );
+    burst(
+        &mut ev,
+        h,
+        30,
+        10,
+        &read("analyst_li", POPULATION, POP_COLS, 50),
+    );
+    burst(
+        &mut ev,
+        h,
+        30,
+        10,
+        &read("analyst_li", LICENSE, LICENSE_COLS, 50),
+    );
+    burst(&mut ev, h, 60, 5, &read("vendor_dev", OPEN, OPEN_COLS, 20));
+    burst(&mut ev, h, 60, 5, &read("share_api", LEGAL, LEGAL_COLS, 5));
+
+    // Normal traffic yesterday: raises nothing.
+    burst(
+        &mut ev,
+        local(0, 9, 0),
+        30,
+        200,
+        &read("app_portal", POPULATION, POP_COLS, 1),
+    );
+    burst(
+        &mut ev,
+        local(0, 9, 0),
+        60,
+        100,
+        &read("share_api", LEGAL, LEGAL_COLS, 20),
+    );
+    burst(
+        &mut ev,
+        local(0, 10, 0),
+        60,
+        20,
+        &read("analyst_li", POPULATION, POP_COLS, 40),
+    );
+    burst(
+        &mut ev,
+        local(0, 10, 30),
+        60,
+        10,
+        &read("analyst_li", LICENSE, LICENSE_COLS, 40),
+    );
+    burst(
+        &mut ev,
+        local(0, 11, 0),
+        60,
+        10,
+        &read("vendor_dev", OPEN, OPEN_COLS, 100),
+    );
+    // A few blocked statements that are not injection.
+    burst(
+        &mut ev,
+        local(0, 12, 30),
+        10,
+        3,
+        &blocked(
+            "share_api",
+            "10.20.2.2:5000",
+            POPULATION,
+            POP_COLS,
+            "deny-unlisted-table",
+        ),
+    );
+    // Application accounts read level-3 data at night: they are exempt from off-hours.
+    burst(
+        &mut ev,
+        local(0, 2, 0),
+        60,
+        20,
+        &read("app_portal", POPULATION, POP_COLS, 1),
+    );
+
+    // bulk-exfil: analyst_li pages through population, 20 × 5,000 rows in a few minutes.
+    let ids = burst(
+        &mut ev,
+        local(0, 15, 0),
+        10,
+        20,
+        &read("analyst_li", POPULATION, POP_COLS, 5000),
+    );
+    expect("bulk-exfiltration", "analyst_li", "critical", ids);
+
+    // off-hours: analyst_li reads L3 licence data at 03:00.
+    let ids = burst(
+        &mut ev,
+        local(0, 3, 0),
+        20,
+        5,
+        &read("analyst_li", LICENSE, LICENSE_COLS, 30),
+    );
+    expect("off-hours", "analyst_li", "medium", ids);
+
+    // first access: analyst_li reads credit_record (L3) for the first time.
+    let ids = burst(
+        &mut ev,
+        local(0, 16, 0),
+        20,
+        3,
+        &read("analyst_li", CREDIT, CREDIT_COLS, 30),
+    );
+    expect(
+        "first-access",
+        "analyst_li → publicdata.credit_record",
+        "medium",
+        ids,
+    );
+
+    // vendor-prod: vendor_dev probes population; every statement blocked.
+    let ids = burst(
+        &mut ev,
+        local(0, 11, 20),
+        15,
+        6,
+        &blocked(
+            "vendor_dev",
+            "10.40.0.9:51000",
+            POPULATION,
+            POP_COLS,
+            "deny-unlisted-table",
+        ),
+    );
+    expect("non-production-account", "vendor_dev", "high", ids);
+
+    // sqli through the portal account: 8 injection shapes blocked.
+    let mut ids = burst(
+        &mut ev,
+        local(0, 12, 0),
+        5,
+        4,
+        &blocked(
+            "app_portal",
+            "10.20.0.99:41000",
+            POPULATION,
+            POP_COLS,
+            "sqli-tautology",
+        ),
+    );
+    ids.extend(burst(
+        &mut ev,
+        local(0, 12, 0) + Span::seconds(2),
+        5,
+        4,
+        &blocked(
+            "app_portal",
+            "10.20.0.99:41001",
+            POPULATION,
+            POP_COLS,
+            "sqli-union-catalog",
+        ),
+    ));
+    expect("injection-campaign", "app_portal", "high", ids);
+
+    // One host tries three accounts, two injections each: a campaign by address.
+    let mut ids = Vec::new();
+    for (i, account) in ["share_api", "analyst_li", "dba_admin"]
+        .into_iter()
+        .enumerate()
+    {
+        let port = format!("10.66.6.6:{}", 50000 + i);
+        let r = blocked(account, &port, LEGAL, LEGAL_COLS, "sqli-time-delay");
+        ids.extend(burst(
+            &mut ev,
+            local(0, 13, 0) + Span::seconds(i as i64),
+            10,
+            2,
+            &r,
+        ));
+    }
+    expect("injection-campaign", "10.66.6.6", "high", ids);
+
+    // sensor-down: sensor-a reported until five minutes ago; firewall-b is alive.
+    let now = Utc::now();
+    ev.push(health(
+        "test-analyzer/sensor-a",
+        "sensor",
+        now - Span::seconds(600),
+    ));
+    let last = health("test-analyzer/sensor-a", "sensor", now - Span::seconds(300));
+    expect(
+        "silent-producer",
+        "test-analyzer/sensor-a",
+        "high",
+        vec![last.id.to_string()],
+    );
+    ev.push(last);
+    ev.push(health(
+        "test-analyzer/firewall-b",
+        "firewall",
+        now - Span::seconds(3),
+    ));
+
+    (ev, want)
+}
+
+/// Ships `events` to the scratch database through a real spool and shipper.
+fn ship(s: &Scratch, events: Vec<Event>) {
+    let ch = ClickHouseConfig {
+        url: s.url.clone(),
+        database: s.database.clone(),
+        user: "default".into(),
+        password: String::new(),
+        timeout: Duration::from_secs(10),
+        retention_days: 180,
+    };
+    let spool = SpoolConfig::at(s.dir.path().join("spool").join("inject"));
+    let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
+    rt.block_on(async {
+        let pipeline = Pipeline::start(&spool, &ch, Mode::Drain).expect("pipeline starts");
+        let n = events.len();
+        let written = pipeline
+            .producer()
+            .emit_durable(events)
+            .await
+            .expect("events spooled");
+        assert_eq!(written, n);
+        pipeline
+            .finish(CancellationToken::new())
+            .await
+            .expect("events shipped");
+    });
+}
+
+fn analyze(s: &Scratch) -> Vec<serde_json::Value> {
+    let out = s.run(&["analyzer", "--once", "--since", "10m"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "analyzer --once failed:\n{stdout}\n{stderr}"
+    );
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+#[test]
+fn each_scenario_raises_its_alert_once_and_normal_traffic_none() {
+    let url = require_clickhouse();
+    let s = Scratch::new("analyzer", &url, "");
+    let accounts = repo_root().join("deploy/demo/accounts.toml");
+    let mut config = std::fs::read_to_string(s.config()).expect("read config");
+    config.push_str(&format!(
+        "\n[policy]\naccounts = \"{}\"\n",
+        accounts.display()
+    ));
+    std::fs::write(s.config(), config).expect("write config");
+
+    let (events, want) = traffic();
+    ship(&s, events);
+
+    let alerts = analyze(&s);
+    let mut got: BTreeMap<(String, String), (String, BTreeSet<String>)> = BTreeMap::new();
+    for a in &alerts {
+        let text = |k: &str| a[k].as_str().unwrap_or_default().to_owned();
+        let evidence = a["evidence"]
+            .as_array()
+            .map(|v| {
+                v.iter()
+                    .filter_map(|x| x.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let previous = got.insert(
+            (text("detector"), text("entity")),
+            (text("severity"), evidence),
+        );
+        assert!(
+            previous.is_none(),
+            "two alerts for one scenario: {alerts:#?}"
+        );
+    }
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        want.keys().collect::<Vec<_>>(),
+        "alerts raised (detector, entity); all alerts: {alerts:#?}"
+    );
+    for (key, (severity, evidence)) in &want {
+        let (got_severity, got_evidence) = &got[key];
+        assert_eq!(got_severity, severity, "severity of {key:?}");
+        assert_eq!(got_evidence, evidence, "evidence of {key:?}");
+    }
+
+    // A second run over the same windows raises nothing, and ClickHouse holds each alert
+    // and its `new` transition once.
+    let again = analyze(&s);
+    assert!(again.is_empty(), "the second run raised {again:#?}");
+    let db = &s.database;
+    assert_eq!(
+        query(
+            &url,
+            &format!("SELECT count(), uniqExact(alert_id) FROM {db}.alerts")
+        ),
+        format!("{n}\t{n}", n = want.len())
+    );
+    assert_eq!(
+        query(
+            &url,
+            &format!(
+                "SELECT count(), uniqExact(alert_id) FROM {db}.alert_transitions WHERE state = 'new' AND actor = 'analyzer'"
+            )
+        ),
+        format!("{n}\t{n}", n = want.len())
+    );
+}
