@@ -28,7 +28,7 @@ if [ ! -s "$PCAP" ]; then
     say "generating $PCAP ($ROUNDS rounds)"
     python3 - "$PCAP" "$ROUNDS" \
         sensor/tests/data/psql-pgbench.pcap \
-        ../shared/testdata/pcap/suricata-verify/pgsql-5000-query-results/input.pcap <<'PY'
+        testdata/suricata-verify/pgsql-5000-query-results/input.pcap <<'PY'
 import struct, sys
 
 out_path, rounds, sources = sys.argv[1], int(sys.argv[2]), sys.argv[3:]

@@ -1,7 +1,7 @@
 //! `tianmu sensor --pcap FILE --format jsonl` end to end: the binary reads a capture and
 //! prints one statement event per line, then its counters on standard error.
 //!
-//! The public captures of the OISF suricata-verify suite (../shared/testdata/pcap/
+//! The public captures of the OISF suricata-verify suite (testdata/
 //! suricata-verify/, one test per capture) say what Suricata's PostgreSQL parser reports
 //! for each; these tests assert the same facts on the sensor's events. Suricata's
 //! `data_size` counts the values of the rows; the events' `bytes` count the whole DataRow
@@ -19,12 +19,12 @@ use serde_json::Value;
 
 fn suricata(dir: &str) -> PathBuf {
     let root = common::repo_root()
-        .join("../shared/testdata/pcap/suricata-verify")
+        .join("testdata/suricata-verify")
         .join(dir);
     let pcap = std::fs::read_dir(&root)
         .unwrap_or_else(|e| {
             panic!(
-                "{}: {e} (the shared test captures are missing)",
+                "{}: {e} (the suricata-verify captures are part of the repository)",
                 root.display()
             )
         })
