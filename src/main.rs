@@ -1170,6 +1170,39 @@ async fn demo_firewall(
     (Some(task), Some(live), route)
 }
 
+/// The analyzer's detection loop in the demo, its alerts through a spool of its own.
+fn demo_analyzer(cfg: &Config, stop: CancellationToken) -> Option<tokio::task::JoinHandle<()>> {
+    let accounts = match cfg
+        .policy
+        .accounts
+        .as_deref()
+        .map(rules::account::Accounts::load)
+    {
+        Some(Ok(a)) => Some(a),
+        Some(Err(e)) => {
+            eprintln!("tianmu demo: analyzer: invalid accounts file:\n{e}\nskipped");
+            return None;
+        }
+        None => None,
+    };
+    let (ch, spool, analyzer, producer) = (
+        cfg.clickhouse.clone(),
+        cfg.spool("analyzer"),
+        cfg.analyzer.clone(),
+        cfg.producer("analyzer"),
+    );
+    eprintln!(
+        "tianmu demo: analyzer: detectors every {:?}, alerts into ClickHouse (tianmu analyzer --once prints them)",
+        analyzer.interval
+    );
+    Some(tokio::spawn(async move {
+        if let Err(e) = analyzer::cycle::run(&ch, &spool, analyzer, accounts, &producer, stop).await
+        {
+            eprintln!("tianmu demo: analyzer: {e}; going on without it");
+        }
+    }))
+}
+
 fn demo_traffic(
     demo: &demo::config::DemoConfig,
     [postgres, mariadb]: [std::net::SocketAddr; 2],
@@ -1285,7 +1318,8 @@ async fn demo(cfg: Config) -> Result<ExitCode> {
     let api = demo_api(&cfg, stop.clone()).await;
     let (firewall, _policy, route) = demo_firewall(&cfg, &pipeline, stop.clone()).await;
     let traffic = demo_traffic(&cfg.demo, route, stop.clone());
-    for part in ["sensor", "analyzer", "console"] {
+    let analyzer = demo_analyzer(&cfg, stop.clone());
+    for part in ["sensor (live capture)", "console"] {
         eprintln!("tianmu demo: {part}: not built yet, skipped");
     }
     eprintln!("tianmu demo: press Ctrl-C to stop");
@@ -1323,6 +1357,9 @@ async fn demo(cfg: Config) -> Result<ExitCode> {
     let _ = traffic.await;
     if let Some(f) = firewall {
         let _ = f.await;
+    }
+    if let Some(a) = analyzer {
+        let _ = a.await;
     }
     let done = CancellationToken::new();
     done.cancel();
