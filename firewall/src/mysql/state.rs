@@ -506,7 +506,8 @@ impl Conn {
                     code::REFRESH => (Some("FLUSH TABLES".to_owned()), false),
                     code::SHUTDOWN => (Some("SHUTDOWN".to_owned()), false),
                     _ => {
-                        let judged = self.judge(sh, &format!("mysql_protocol_command_0x{code:02x}"));
+                        let judged =
+                            self.judge(sh, &format!("mysql_protocol_command_0x{code:02x}"));
                         let reason = format!(
                             "protocol command 0x{code:02x} is not supported through the data firewall"
                         );
