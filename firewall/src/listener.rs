@@ -110,6 +110,35 @@ impl Common {
         format!("{}:{}", self.upstream.0, self.upstream.1)
     }
 
+    /// The TLS handshake with a client that asked for it, within [`HANDSHAKE_TIMEOUT`];
+    /// failures are counted. `Ok(None)`: shutdown came first.
+    pub async fn accept_tls<S>(
+        &self,
+        stream: S,
+        cancel: &CancellationToken,
+    ) -> Result<Option<tokio_rustls::server::TlsStream<S>>, String>
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    {
+        let Some(acceptor) = &self.tls else {
+            return Err("TLS asked for without a certificate".into());
+        };
+        tokio::select! {
+            r = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)) => match r {
+                Ok(Ok(s)) => Ok(Some(s)),
+                Ok(Err(e)) => {
+                    self.metrics.tls_failed.inc();
+                    Err(format!("TLS handshake: {e}"))
+                }
+                Err(_) => {
+                    self.metrics.tls_failed.inc();
+                    Err("TLS handshake: timed out".into())
+                }
+            },
+            _ = cancel.cancelled() => Ok(None),
+        }
+    }
+
     /// A connection to the database server, within [`CONNECT_TIMEOUT`].
     pub async fn connect(&self) -> std::io::Result<TcpStream> {
         let s = tokio::time::timeout(
@@ -125,6 +154,12 @@ impl Common {
 
 /// How long a connection to the database server may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time a client has for its TLS handshake.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bytes a session queues for one side before it stops reading the other.
+pub const HIGH_WATER: usize = 256 << 10;
+/// Answers a session awaits from the server before it stops reading the client.
+pub const MAX_PENDING: usize = 100_000;
 
 /// Counters of one listener.
 pub struct ListenerMetrics {

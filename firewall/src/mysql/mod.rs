@@ -31,7 +31,6 @@ pub mod state;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use analyzer::event::Protocol;
 use bytes::{Buf, BytesMut};
@@ -46,7 +45,7 @@ use tracing::{debug, warn};
 
 use crate::audit::SessionInfo;
 use crate::config::KillAccount;
-use crate::listener::{CONNECT_TIMEOUT, Client, Common, Session};
+use crate::listener::{CONNECT_TIMEOUT, Client, Common, HIGH_WATER, MAX_PENDING, Session};
 use crate::tls::Prefixed;
 use state::{Conn, Out};
 
@@ -226,11 +225,6 @@ fn native_password(password: &[u8], scramble: &[u8]) -> Vec<u8> {
     stage1.iter().zip(mix.iter()).map(|(a, b)| a ^ b).collect()
 }
 
-/// Bytes queued for one side before the other side stops being read.
-const HIGH_WATER: usize = 256 << 10;
-/// Answers awaited before the client stops being read.
-const MAX_PENDING: usize = 100_000;
-
 /// The MySQL protocol session of a listener.
 pub struct MySql(pub Arc<Shared>);
 
@@ -283,25 +277,11 @@ impl Session for MySql {
         else {
             return Ok(());
         };
-        // The client asked for TLS (only offered with a certificate) and sent nothing after.
-        let Some(acceptor) = &sh.tls else {
-            return Err("TLS asked for without a certificate".into());
-        };
-        let tls = tokio::select! {
-            // Clients start the handshake right after their request, without waiting for
-            // an answer (there is none): what was read past the request is its beginning.
-            r = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(Prefixed::new(early, stream))) => match r {
-                Ok(Ok(s)) => s,
-                Ok(Err(e)) => {
-                    sh.metrics.tls_failed.inc();
-                    return Err(format!("TLS handshake: {e}"));
-                }
-                Err(_) => {
-                    sh.metrics.tls_failed.inc();
-                    return Err("TLS handshake: timed out".into());
-                }
-            },
-            _ = cancel.cancelled() => return Ok(()),
+        // The client asked for TLS (offered only with a certificate). Clients start the
+        // handshake right after their request, without waiting for an answer (there is
+        // none): what was read past the request is its beginning.
+        let Some(tls) = sh.accept_tls(Prefixed::new(early, stream), &cancel).await? else {
+            return Ok(());
         };
         conn.tls_started();
         let (cr, cw) = tokio::io::split(tls);
@@ -320,8 +300,6 @@ enum Relayed {
     /// the relay goes on with the same connection state.
     StartTls(Box<Conn>, BytesMut),
 }
-
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Relays until either side closes, the state machine finds the protocol broken, or
 /// shutdown.

@@ -37,7 +37,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use crate::audit::SessionInfo;
-use crate::listener::{CONNECT_TIMEOUT, Client, Common, Session};
+use crate::listener::{CONNECT_TIMEOUT, Client, Common, HIGH_WATER, MAX_PENDING, Session};
 use state::{Conn, Out};
 
 /// What the sessions of one listener share.
@@ -101,14 +101,8 @@ impl Shared {
     }
 }
 
-/// Time a client has for its TLS handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time the last bytes to a leaving client get to go out (TLS records buffered, close_notify).
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
-/// Bytes queued for one side before the other side stops being read.
-const HIGH_WATER: usize = 256 << 10;
-/// Answers awaited before the client stops being read.
-const MAX_PENDING: usize = 100_000;
 
 /// The PostgreSQL protocol session of a listener.
 pub struct Postgres(pub Arc<Shared>);
@@ -127,24 +121,8 @@ impl Session for Postgres {
                 Start::End => return Ok(()),
                 Start::Startup(startup, params) => (startup, params),
                 Start::Tls => {
-                    let Some(acceptor) = &sh.tls else {
-                        return Err("TLS asked for without a certificate".into());
-                    };
-                    let handshake =
-                        tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream));
-                    let mut stream = tokio::select! {
-                        r = handshake => match r {
-                            Ok(Ok(s)) => s,
-                            Ok(Err(e)) => {
-                                sh.metrics.tls_failed.inc();
-                                return Err(format!("TLS handshake: {e}"));
-                            }
-                            Err(_) => {
-                                sh.metrics.tls_failed.inc();
-                                return Err("TLS handshake: timed out".into());
-                            }
-                        },
-                        _ = cancel.cancelled() => return Ok(()),
+                    let Some(mut stream) = sh.accept_tls(stream, &cancel).await? else {
+                        return Ok(());
                     };
                     let (startup, params) =
                         match start_up(sh, &mut stream, &mut buf, false, &cancel, peer).await? {
