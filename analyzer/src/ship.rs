@@ -346,8 +346,11 @@ impl Source {
                     Until::Cancelled => std::future::pending().await,
                 }
             };
+            // Woken by appends only while waiting for a batch's first events: once it has
+            // some, one read at its deadline takes what came meanwhile, instead of a trip to
+            // the blocking pool for every append (a firewall appends every few ms).
             tokio::select! {
-                _ = reader.appended() => {}
+                _ = reader.appended(), if batch.events.is_empty() => {}
                 _ = tokio::time::sleep(wait.min(Duration::from_millis(250))) => {}
                 _ = closed, if !input_done => {}
                 _ = cancel.cancelled() => return Ok(Next::Cancelled),
