@@ -198,9 +198,18 @@ fn pgbench_runs_in_every_query_mode() {
             );
         }
     }
-    let n = p.events("SELECT count() FROM {db}.statements WHERE account = 'dba_admin' AND rows = 1 AND normalized LIKE 'SELECT abalance%'");
+    let got = p.events(
+        "SELECT (SELECT count() FROM {db}.statements WHERE account = 'dba_admin' AND rows = 1 AND normalized LIKE 'SELECT abalance%'), \
+         (SELECT count() FROM {db}.health WHERE component = 'firewall' AND has(counter_names, 'cli.accepted')) \
+         FORMAT TSV",
+    );
+    let (n, reports) = got.split_once('\t').expect("two columns");
     let n: u64 = n.parse().expect("count");
     assert!(n >= 2400, "select-only executions audited: {n}");
+    // The firewall reports its health (at start, then every 10 s) with its listener's
+    // connection counters.
+    let reports: u64 = reports.parse().expect("count");
+    assert!(reports >= 1, "firewall health reports: {reports}");
 }
 
 #[test]

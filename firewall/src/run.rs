@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use analyzer::event::Protocol;
+use analyzer::event::{Body, Event, Health, HealthStatus, Protocol};
 use analyzer::metrics::Registry;
 use arc_swap::ArcSwap;
 use rules::policy::{CacheStats, Policy};
@@ -102,6 +102,7 @@ pub async fn run(fw: Firewall, cancel: CancellationToken) -> Result<(), RunError
     };
     let workers = Arc::new(Workers::start(Workers::default_count()).map_err(RunError::Workers)?);
     let mut tasks = Vec::new();
+    let mut reports = Vec::new();
     for (l, tls, socket) in bound {
         let common = Common::new(
             l,
@@ -112,6 +113,7 @@ pub async fn run(fw: Firewall, cancel: CancellationToken) -> Result<(), RunError
         )
         .with_tls(tls);
         let metrics = Arc::new(ListenerMetrics::register(&registry, &l.name));
+        reports.push((l.name.clone(), metrics.clone()));
         let (name, cancel, max) = (l.name.clone(), cancel.clone(), fw.max_connections);
         let workers = workers.clone();
         tasks.push(match l.protocol {
@@ -130,6 +132,14 @@ pub async fn run(fw: Firewall, cancel: CancellationToken) -> Result<(), RunError
             }
         });
     }
+    if let Sink::Pipeline(_) = &fw.sink {
+        tasks.push(tokio::spawn(report_health(
+            fw.sink.clone(),
+            fw.producer.clone(),
+            reports,
+            cancel.clone(),
+        )));
+    }
     for t in tasks {
         let _ = t.await;
     }
@@ -137,4 +147,45 @@ pub async fn run(fw: Firewall, cancel: CancellationToken) -> Result<(), RunError
         let _ = m.await;
     }
     Ok(())
+}
+
+/// How often a firewall reports its health.
+const HEALTH_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A `Health` event every [`HEALTH_EVERY`] (the first at start) with each listener's
+/// connection counters, so that the analyzer notices a firewall that goes silent.
+async fn report_health(
+    sink: Sink,
+    producer: String,
+    listeners: Vec<(String, Arc<ListenerMetrics>)>,
+    cancel: CancellationToken,
+) {
+    let mut every = tokio::time::interval(HEALTH_EVERY);
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            _ = cancel.cancelled() => return,
+        }
+        let mut counters = Vec::new();
+        for (name, m) in &listeners {
+            counters.extend([
+                (format!("{name}.accepted"), m.accepted.get()),
+                (format!("{name}.refused"), m.refused.get()),
+                (
+                    format!("{name}.active"),
+                    m.active.get().max(0).unsigned_abs(),
+                ),
+                (format!("{name}.failed"), m.failed.get()),
+            ]);
+        }
+        sink.record(Event::new(
+            producer.clone(),
+            Body::Health(Health {
+                component: "firewall".into(),
+                status: HealthStatus::Ok,
+                counters,
+                message: String::new(),
+            }),
+        ));
+    }
 }
