@@ -152,6 +152,35 @@ impl Common {
     }
 }
 
+#[cfg(test)]
+impl Common {
+    /// A listener of `protocol` for the state machines' unit tests: a table `db.t` with a
+    /// level-3 column `secret` masked `keep 1 1`, an application account `app` of
+    /// clearance 2 limited to 2 rows, a rule blocking time delays, events kept in memory.
+    pub(crate) fn for_tests(protocol: analyzer::event::Protocol) -> Common {
+        let catalog = "default-level = 1\n[[table]]\nname = 'db.t'\ncategory = 'c'\nsharing = 'restricted'\nopening = 'forbidden'\ncolumns = [{ name = 'secret', level = 3, mask = 'keep 1 1' }]\n";
+        let accounts = "[[account]]\nname = 'app'\nkind = 'database'\nrole = 'application'\nenvironment = 'prod'\nclearance = 2\nrow-limit = 2\n";
+        let rules = "[[rule]]\nname = 'no-sleep'\nshapes = ['time-delay']\naction = 'block'\nreason = 'no'\nalert = 'high'\n";
+        let policy = Policy::parse(catalog, accounts, rules).unwrap_or_else(|e| panic!("{e}"));
+        let listener = crate::config::Listener {
+            name: "t".into(),
+            protocol,
+            listen: "127.0.0.1:1".parse().expect("addr"),
+            upstream: ("127.0.0.1".into(), 1),
+            fail_mode: FailMode::Closed,
+            tls: None,
+            kill: None,
+        };
+        Common::new(
+            &listener,
+            Arc::new(ArcSwap::from_pointee(policy)),
+            Sink::Memory(Default::default()),
+            "t/firewall".into(),
+            &Registry::new(),
+        )
+    }
+}
+
 /// How long a connection to the database server may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time a client has for its TLS handshake.

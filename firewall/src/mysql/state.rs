@@ -1069,8 +1069,6 @@ fn quote(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audit::Sink;
-    use crate::config::{FailMode, Listener};
     use analyzer::event::Protocol;
     use sensor::wire::mysql::result::{ColumnFlags, encode_text_row, text_row};
     use sensor::wire::mysql::{
@@ -1078,30 +1076,7 @@ mod tests {
     };
 
     fn shared() -> Shared {
-        let catalog = "default-level = 1\n[[table]]\nname = 'db.t'\ncategory = 'c'\nsharing = 'restricted'\nopening = 'forbidden'\ncolumns = [{ name = 'secret', level = 3, mask = 'keep 1 1' }]\n";
-        let accounts = "[[account]]\nname = 'app'\nkind = 'database'\nrole = 'application'\nenvironment = 'prod'\nclearance = 2\nrow-limit = 2\n";
-        let rules = "[[rule]]\nname = 'no-sleep'\nshapes = ['time-delay']\naction = 'block'\nreason = 'no'\nalert = 'high'\n";
-        let policy = rules::policy::Policy::parse(catalog, accounts, rules)
-            .unwrap_or_else(|e| panic!("{e}"));
-        let listener = Listener {
-            name: "t".into(),
-            protocol: Protocol::Mysql,
-            listen: "127.0.0.1:1".parse().expect("addr"),
-            upstream: ("127.0.0.1".into(), 3306),
-            fail_mode: FailMode::Closed,
-            tls: None,
-            kill: None,
-        };
-        Shared::new(
-            crate::listener::Common::new(
-                &listener,
-                Arc::new(arc_swap::ArcSwap::from_pointee(policy)),
-                Sink::Memory(Default::default()),
-                "t/firewall".into(),
-                &analyzer::metrics::Registry::new(),
-            ),
-            None,
-        )
+        Shared::new(crate::listener::Common::for_tests(Protocol::Mysql), None)
     }
 
     const CAPS: Capabilities = Capabilities(
@@ -1146,9 +1121,9 @@ mod tests {
         }
     }
 
-    /// A connection past authentication as `app` on `db`.
-    fn conn(sh: &Shared) -> Conn {
-        let mut c = Conn::new(
+    /// A connection before the server's greeting; `tls`: the listener offers TLS.
+    fn fresh(tls: bool) -> Conn {
+        Conn::new(
             SessionInfo {
                 protocol: Protocol::Mysql,
                 account: String::new(),
@@ -1157,19 +1132,42 @@ mod tests {
                 application: String::new(),
                 database: String::new(),
             },
-            false,
-        );
-        let mut out = Out::default();
-        let greeting = Handshake {
+            tls,
+        )
+    }
+
+    /// MariaDB 10.11's greeting with `capabilities`, connection id 42.
+    fn greeting(capabilities: Capabilities) -> Handshake<'static> {
+        Handshake {
             server_version: b"5.5.5-10.11.6-MariaDB",
             connection_id: 42,
             auth_data_1: [1; 8],
             auth_data_2: b"abcdefghijkl\0",
-            capabilities: CAPS | Capabilities::SSL | Capabilities::COMPRESS,
+            capabilities,
             charset: 45,
             status: Status::AUTOCOMMIT,
             auth_plugin: Some(b"mysql_native_password"),
-        };
+        }
+    }
+
+    /// `app`'s answer to the greeting, logging in to `db`.
+    fn login(header: SslRequest) -> HandshakeResponse<'static> {
+        HandshakeResponse {
+            header,
+            username: b"app",
+            auth_response: &[7; 20],
+            database: Some(b"db"),
+            auth_plugin: Some(b"mysql_native_password"),
+            attributes: None,
+            zstd_level: None,
+        }
+    }
+
+    /// A connection past authentication as `app` on `db`.
+    fn conn(sh: &Shared) -> Conn {
+        let mut c = fresh(false);
+        let mut out = Out::default();
+        let greeting = greeting(CAPS | Capabilities::SSL | Capabilities::COMPRESS);
         feed(&mut c, sh, false, &packet(0, &greeting.encode()), &mut out);
         let offered = parse_handshake(&payloads(&out.to_client)[0].1)
             .expect("greeting")
@@ -1177,19 +1175,11 @@ mod tests {
         assert!(!offered.contains(Capabilities::SSL) && !offered.contains(Capabilities::COMPRESS));
         assert!(offered.contains(Capabilities::DEPRECATE_EOF));
         assert_eq!(c.connection_id, 42);
-        let answer = HandshakeResponse {
-            header: SslRequest {
-                capabilities: CAPS | Capabilities::COMPRESS,
-                max_packet: 1 << 24,
-                charset: 45,
-            },
-            username: b"app",
-            auth_response: &[7; 20],
-            database: Some(b"db"),
-            auth_plugin: Some(b"mysql_native_password"),
-            attributes: None,
-            zstd_level: None,
-        };
+        let answer = login(SslRequest {
+            capabilities: CAPS | Capabilities::COMPRESS,
+            max_packet: 1 << 24,
+            charset: 45,
+        });
         let mut out = Out::default();
         feed(
             &mut c,
@@ -1392,17 +1382,7 @@ mod tests {
         let mut rng = Rng(0x5EED_1234_ABCD_0001);
         for round in 0..3000 {
             let mut c = if round % 3 == 0 {
-                Conn::new(
-                    SessionInfo {
-                        protocol: Protocol::Mysql,
-                        account: String::new(),
-                        client: "127.0.0.1:5000".parse().expect("addr"),
-                        server: "db".into(),
-                        application: String::new(),
-                        database: String::new(),
-                    },
-                    false,
-                )
+                fresh(false)
             } else {
                 conn(&sh)
             };
@@ -1440,29 +1420,15 @@ mod tests {
     #[test]
     fn a_tls_request_is_answered_by_the_session_and_sequence_ids_follow_it() {
         let sh = &shared();
-        let mut c = Conn::new(
-            SessionInfo {
-                protocol: Protocol::Mysql,
-                account: String::new(),
-                client: "127.0.0.1:5000".parse().expect("addr"),
-                server: "db".into(),
-                application: String::new(),
-                database: String::new(),
-            },
-            true,
-        );
-        let greeting = Handshake {
-            server_version: b"5.5.5-10.11.6-MariaDB",
-            connection_id: 7,
-            auth_data_1: [1; 8],
-            auth_data_2: b"abcdefghijkl\0",
-            capabilities: CAPS,
-            charset: 45,
-            status: Status::AUTOCOMMIT,
-            auth_plugin: Some(b"mysql_native_password"),
-        };
+        let mut c = fresh(true);
         let mut out = Out::default();
-        feed(&mut c, sh, false, &packet(0, &greeting.encode()), &mut out);
+        feed(
+            &mut c,
+            sh,
+            false,
+            &packet(0, &greeting(CAPS).encode()),
+            &mut out,
+        );
         let sent = payloads(&out.to_client);
         let offered = parse_handshake(&sent[0].1).expect("greeting");
         assert!(
@@ -1490,15 +1456,7 @@ mod tests {
             Err(ProtocolError::Plaintext)
         ));
         c.tls_started();
-        let answer = HandshakeResponse {
-            header,
-            username: b"app",
-            auth_response: &[7; 20],
-            database: Some(b"db"),
-            auth_plugin: Some(b"mysql_native_password"),
-            attributes: None,
-            zstd_level: None,
-        };
+        let answer = login(header);
         let mut out = Out::default();
         feed(
             &mut c,

@@ -812,32 +812,11 @@ fn push_frame(out: &mut Vec<u8>, tag: u8, body: &[u8]) {
 mod tests {
     use super::*;
     use crate::audit::Sink;
-    use crate::config::{FailMode, Listener};
     use analyzer::event::Protocol;
     use sensor::wire::postgres::backend::{data_row, encode_data_row, notice};
 
     fn shared() -> Shared {
-        let catalog = "default-level = 1\n[[table]]\nname = 'db.t'\ncategory = 'c'\nsharing = 'restricted'\nopening = 'forbidden'\ncolumns = [{ name = 'secret', level = 3, mask = 'keep 1 1' }]\n";
-        let accounts = "[[account]]\nname = 'app'\nkind = 'database'\nrole = 'application'\nenvironment = 'prod'\nclearance = 2\nrow-limit = 2\n";
-        let rules = "[[rule]]\nname = 'no-sleep'\nshapes = ['time-delay']\naction = 'block'\nreason = 'no'\nalert = 'high'\n";
-        let policy = rules::policy::Policy::parse(catalog, accounts, rules)
-            .unwrap_or_else(|e| panic!("{e}"));
-        let listener = Listener {
-            name: "t".into(),
-            protocol: Protocol::Postgres,
-            listen: "127.0.0.1:1".parse().expect("addr"),
-            upstream: ("127.0.0.1".into(), 5432),
-            fail_mode: FailMode::Closed,
-            tls: None,
-            kill: None,
-        };
-        Shared::new(crate::listener::Common::new(
-            &listener,
-            Arc::new(arc_swap::ArcSwap::from_pointee(policy)),
-            Sink::Memory(Default::default()),
-            "t/firewall".into(),
-            &analyzer::metrics::Registry::new(),
-        ))
+        Shared::new(crate::listener::Common::for_tests(Protocol::Postgres))
     }
 
     fn conn(sh: &Shared) -> Conn {
