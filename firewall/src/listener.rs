@@ -25,6 +25,7 @@ use std::time::Duration;
 use analyzer::metrics::{Counter, Gauge, Registry};
 use arc_swap::ArcSwap;
 use rules::policy::Policy;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -180,6 +181,23 @@ impl Common {
         )
     }
 }
+
+/// Writes some of `buf` to a client, or flushes when `buf` is empty (the write returns 0):
+/// a TLS stream holds the last bytes of a write until it is flushed, so the relays flush
+/// whenever their queue to the client runs empty.
+pub async fn write_or_flush<W: AsyncWrite + Unpin>(
+    w: &mut W,
+    buf: &[u8],
+) -> std::io::Result<usize> {
+    if buf.is_empty() {
+        w.flush().await.map(|()| 0)
+    } else {
+        w.write(buf).await
+    }
+}
+
+/// Time the last bytes to a leaving client get to go out (TLS records, close_notify).
+pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// How long a connection to the database server may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);

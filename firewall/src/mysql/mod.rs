@@ -45,7 +45,10 @@ use tracing::{debug, warn};
 
 use crate::audit::SessionInfo;
 use crate::config::KillAccount;
-use crate::listener::{CONNECT_TIMEOUT, Client, Common, HIGH_WATER, MAX_PENDING, Session};
+use crate::listener::{
+    CLOSE_TIMEOUT, CONNECT_TIMEOUT, Client, Common, HIGH_WATER, MAX_PENDING, Session,
+    write_or_flush,
+};
 use crate::tls::Prefixed;
 use state::{Conn, Out};
 
@@ -323,10 +326,14 @@ where
     let mut out = Out::default();
     let mut to_server = BytesMut::new();
     let mut to_client = BytesMut::new();
+    let mut unflushed = false;
     let result = loop {
         tokio::select! {
-            r = cw.write(&to_client), if !to_client.is_empty() => match r {
-                Ok(n) => to_client.advance(n),
+            r = write_or_flush(&mut cw, &to_client), if !to_client.is_empty() || unflushed => match r {
+                Ok(n) => {
+                    to_client.advance(n);
+                    unflushed = n > 0;
+                }
                 Err(_) => break Ok(()),
             },
             r = sw.write(&to_server), if !to_server.is_empty() => match r {
@@ -387,11 +394,12 @@ where
         if std::mem::take(&mut out.kill) && !sh.kill(conn.connection_id).await {
             // No way to stop the statement but to drop its connection.
             let _ = cw.write_all(&to_client).await;
-            let _ = cw.shutdown().await;
             break Ok(());
         }
     };
     conn.end(sh);
+    // What the loop wrote last (and TLS's close_notify) goes out, unless the client stalls.
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, cw.shutdown()).await;
     debug!(listener = sh.listener, %peer, "Session ended.");
     result.map(|()| Relayed::Ended)
 }

@@ -23,7 +23,6 @@ pub mod state;
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use analyzer::event::Protocol;
 use bytes::{Buf, BytesMut};
@@ -37,7 +36,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use crate::audit::SessionInfo;
-use crate::listener::{CONNECT_TIMEOUT, Client, Common, HIGH_WATER, MAX_PENDING, Session};
+use crate::listener::{
+    CLOSE_TIMEOUT, CONNECT_TIMEOUT, Client, Common, HIGH_WATER, MAX_PENDING, Session,
+    write_or_flush,
+};
 use state::{Conn, Out};
 
 /// What the sessions of one listener share.
@@ -100,9 +102,6 @@ impl Shared {
         }
     }
 }
-
-/// Time the last bytes to a leaving client get to go out (TLS records buffered, close_notify).
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The PostgreSQL protocol session of a listener.
 pub struct Postgres(pub Arc<Shared>);
@@ -371,15 +370,6 @@ where
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, cw.shutdown()).await;
     debug!(listener = sh.listener, %peer, "Session ended.");
     result
-}
-
-/// Writes some of `buf`, or flushes when it is empty (the write returned 0).
-async fn write_or_flush<W: AsyncWrite + Unpin>(w: &mut W, buf: &[u8]) -> std::io::Result<usize> {
-    if buf.is_empty() {
-        w.flush().await.map(|()| 0)
-    } else {
-        w.write(buf).await
-    }
 }
 
 /// Feeds every complete frame in `buf` to `f`, consuming them.
