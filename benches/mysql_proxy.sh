@@ -20,58 +20,20 @@ DB=tianmu_bench
 USER_=dba_admin
 
 command -v sysbench >/dev/null || bash deploy/install.sh
-cargo build --release -q --bin tianmu
-TIANMU="$ROOT/target/release/tianmu"
+# shellcheck source=benches/lib.sh
+. benches/lib.sh
 
-WORK=$(mktemp -d -t tianmu-sysbench-XXXXXX)
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() {
-    for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done
-    echo "$2 does not listen on $1:" >&2; cat "$3" >&2; exit 1
-}
-
-sb() { sysbench --db-driver=mysql --mysql-host=127.0.0.1 --mysql-db=$DB --tables=4 --table-size="$TABLE_SIZE" "$@"; }
+SB=(sysbench --db-driver=mysql --mysql-host=127.0.0.1 --mysql-db=$DB --tables=4 --table-size="$TABLE_SIZE")
 
 # The database, prepared once per table size.
 if [ "$(mariadb -uroot -N -B -e "SELECT count(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '$DB'")" != 4 ] \
     || [ "$(mariadb -uroot -N -B -e "SELECT count(*) FROM $DB.sbtest4" 2>/dev/null || echo 0)" != "$TABLE_SIZE" ]; then
     mariadb -uroot -e "DROP DATABASE IF EXISTS $DB; CREATE DATABASE $DB"
-    sb --mysql-port=3306 --mysql-user=root oltp_read_only prepare >/dev/null
+    "${SB[@]}" --mysql-port=3306 --mysql-user=root oltp_read_only prepare >/dev/null
 fi
 mariadb -uroot -e "GRANT SELECT ON $DB.* TO $USER_"
 
-# Tianmu with the demo policy, audit on (spool, shipped to ClickHouse when one answers).
-PORT=$(free_port)
-cat > "$WORK/tianmu.toml" <<EOF
-node = "bench"
-[clickhouse]
-url = "${TIANMU_BENCH_CLICKHOUSE:-http://127.0.0.1:8123}"
-database = "tianmu_bench"
-[spool]
-path = "$WORK/spool"
-[policy]
-catalog = "$ROOT/deploy/demo/catalog.toml"
-accounts = "$ROOT/deploy/demo/accounts.toml"
-rules = "$ROOT/deploy/demo/policy.toml"
-[[firewall.listeners]]
-name = "bench"
-protocol = "mysql"
-listen = "127.0.0.1:$PORT"
-upstream = "127.0.0.1:3306"
-kill-user = "root"
-EOF
-TIANMU_LOG=warn "$TIANMU" firewall -c "$WORK/tianmu.toml" >"$WORK/tianmu.log" 2>&1 &
-TIANMU_PID=$!
-PIDS+=($TIANMU_PID)
-wait_port "$PORT" tianmu "$WORK/tianmu.log"
+start_tianmu mysql 127.0.0.1:3306 'kill-user = "root"'
 MARIADB_PID=$(pidof mariadbd || pidof mysqld)
 
 # CPU seconds (user + system) a process has used so far.
@@ -82,9 +44,8 @@ run() {
     local port=$1 ps=$2 threads=$3 out m0 t0 m1 t1 start end
     out="$WORK/run.$port.$ps.$threads"
     m0=$(cpu "$MARIADB_PID"); t0=$(cpu "$TIANMU_PID"); start=$(date +%s.%N)
-    /usr/bin/time -f '%U %S' -o "$out.time" sysbench --db-driver=mysql --mysql-host=127.0.0.1 \
-        --mysql-port="$port" --mysql-user=$USER_ --mysql-password=$USER_ --mysql-db=$DB \
-        --tables=4 --table-size="$TABLE_SIZE" --threads="$threads" --time="$SECONDS_PER_RUN" \
+    /usr/bin/time -f '%U %S' -o "$out.time" "${SB[@]}" --mysql-port="$port" --mysql-user=$USER_ \
+        --mysql-password=$USER_ --threads="$threads" --time="$SECONDS_PER_RUN" \
         --db-ps-mode="$ps" --histogram=on --report-interval=0 oltp_read_only run >"$out" 2>&1 \
         || { cat "$out" >&2; exit 1; }
     end=$(date +%s.%N); m1=$(cpu "$MARIADB_PID"); t1=$(cpu "$TIANMU_PID")
@@ -109,7 +70,7 @@ printf '%-9s %7s  %-7s %8s %6s %8s %8s %8s %8s   %s\n' ps threads target tps rat
 for ps in auto disable; do
     for threads in 8 32; do
         read -r d_tps d_p50 d_p99 d_sb d_m d_t < <(run 3306 "$ps" "$threads")
-        read -r t_tps t_p50 t_p99 t_sb t_m t_t < <(run "$PORT" "$ps" "$threads")
+        read -r t_tps t_p50 t_p99 t_sb t_m t_t < <(run "$TIANMU_PORT" "$ps" "$threads")
         for row in "direct $d_tps $d_p50 $d_p99 $d_sb $d_m $d_t" "tianmu $t_tps $t_p50 $t_p99 $t_sb $t_m $t_t"; do
             read -r name tps p50 p99 csb cm ct <<<"$row"
             awk -v ps="$ps" -v th="$threads" -v n="$name" -v t="$tps" -v p5="$p50" -v p9="$p99" \

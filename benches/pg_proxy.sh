@@ -21,23 +21,8 @@ USER_=dba_admin
 
 command -v pgbouncer >/dev/null || bash deploy/install.sh
 command -v pgbouncer >/dev/null || { echo "pgbouncer is not installed" >&2; exit 1; }
-cargo build --release -q --bin tianmu
-TIANMU="$ROOT/target/release/tianmu"
-
-WORK=$(mktemp -d -t tianmu-pgbench-XXXXXX)
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() {
-    for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done
-    echo "$2 does not listen on $1:" >&2; cat "$3" >&2; exit 1
-}
+# shellcheck source=benches/lib.sh
+. benches/lib.sh
 
 # The database, initialized once per scale.
 if [ "$(psql -h 127.0.0.1 -U postgres -Atc "SELECT count(*) FROM pg_database WHERE datname = '$DB'")" = 0 ]; then
@@ -76,29 +61,8 @@ else
 fi
 PIDS+=($!)
 
-# Tianmu with the demo policy, audit on (spool, shipped to ClickHouse when one answers).
-TIANMU_PORT=$(free_port)
-cat > "$WORK/tianmu.toml" <<EOF
-node = "bench"
-[clickhouse]
-url = "${TIANMU_BENCH_CLICKHOUSE:-http://127.0.0.1:8123}"
-database = "tianmu_bench"
-[spool]
-path = "$WORK/spool"
-[policy]
-catalog = "$ROOT/deploy/demo/catalog.toml"
-accounts = "$ROOT/deploy/demo/accounts.toml"
-rules = "$ROOT/deploy/demo/policy.toml"
-[[firewall.listeners]]
-name = "bench"
-protocol = "postgres"
-listen = "127.0.0.1:$TIANMU_PORT"
-upstream = "127.0.0.1:5432"
-EOF
-TIANMU_LOG=warn "$TIANMU" firewall -c "$WORK/tianmu.toml" >"$WORK/tianmu.log" 2>&1 &
-PIDS+=($!)
+start_tianmu postgres 127.0.0.1:5432
 wait_port "$BOUNCER_PORT" pgbouncer "$WORK/pgbouncer.out"
-wait_port "$TIANMU_PORT" tianmu "$WORK/tianmu.log"
 
 # One pgbench run: prints "tps p50_ms p99_ms".
 run() {
