@@ -37,10 +37,6 @@ impl Proxy {
         Proxy(Firewall::start(name, &["--upstream", "127.0.0.1:5432"]))
     }
 
-    fn events(self, sql: &str) -> String {
-        self.0.events(sql)
-    }
-
     /// Runs a driver program (which gets the proxy port as its last argument) under
     /// `timeout`; on a non-zero exit fails with the program's output and the firewall's
     /// log. Returns stdout.
@@ -160,26 +156,6 @@ fn compile_jdbc_check() -> (tempfile::TempDir, String) {
     (classes, classpath)
 }
 
-/// The firewall's audit of one test: statements per account, action and error code.
-struct Audit(String);
-
-impl Audit {
-    fn of(proxy: Proxy) -> Audit {
-        Audit(proxy.events(
-            "SELECT account, action, error_code, count() FROM {db}.statements \
-             GROUP BY account, action, error_code ORDER BY account, action, error_code FORMAT TSV",
-        ))
-    }
-
-    fn count(&self, account: &str, action: &str, code: &str) -> u64 {
-        self.0
-            .lines()
-            .map(|l| l.split('\t').collect::<Vec<_>>())
-            .find(|f| f.len() == 4 && f[0] == account && f[1] == action && f[2] == code)
-            .map_or(0, |f| f[3].parse().expect("a count"))
-    }
-}
-
 #[test]
 fn psycopg_results_match_a_direct_connection_and_the_policy_holds() {
     let python = python_with_psycopg();
@@ -207,7 +183,7 @@ fn psycopg_results_match_a_direct_connection_and_the_policy_holds() {
         "psycopg: all 14 checks hold",
     );
     // The firewall saw it all: psycopg's blocked and masked statements are in the audit.
-    let audit = Audit::of(p);
+    let audit = p.0.audited();
     let count = |account: &str, action: &str, code: &str| audit.count(account, action, code);
     let got = &audit.0;
     println!("audit (account, action, error code, statements):\n{got}");
@@ -250,7 +226,7 @@ fn jdbc_results_match_a_direct_connection_and_the_policy_holds() {
         "jdbc: all 14 checks hold",
     );
     // The firewall saw it all: the driver's blocked and masked statements are audited.
-    let audit = Audit::of(p);
+    let audit = p.0.audited();
     let count = |account: &str, action: &str, code: &str| audit.count(account, action, code);
     let got = &audit.0;
     println!("audit (account, action, error code, statements):\n{got}");

@@ -110,3 +110,42 @@ impl Drop for Firewall {
         }
     }
 }
+
+/// The statements a firewall audited, in order: account, action, rule, rows, error code,
+/// protocol (one TSV line each).
+pub struct Audited(pub String);
+
+impl Audited {
+    pub fn lines(&self) -> impl Iterator<Item = Vec<&str>> {
+        self.0.lines().map(|l| l.split('\t').collect())
+    }
+
+    /// Whether some statement of `account` ended with `action`, `rows` (when given) and
+    /// error `code` (empty: none).
+    pub fn has(&self, account: &str, action: &str, rows: Option<u64>, code: &str) -> bool {
+        self.lines().any(|f| {
+            f[0] == account
+                && f[1] == action
+                && rows.is_none_or(|r| f[3] == r.to_string())
+                && f[4] == code
+        })
+    }
+
+    /// How many statements of `account` ended with `action` and error `code`.
+    pub fn count(&self, account: &str, action: &str, code: &str) -> u64 {
+        let n = self
+            .lines()
+            .filter(|f| f[0] == account && f[1] == action && f[4] == code)
+            .count();
+        n as u64
+    }
+}
+
+impl Firewall {
+    /// Stops the firewall, ships its spool and returns what it audited.
+    pub fn audited(self) -> Audited {
+        Audited(self.events(
+            "SELECT account, action, rule, rows, error_code, protocol FROM {db}.statements ORDER BY time, usec FORMAT TSV",
+        ))
+    }
+}
