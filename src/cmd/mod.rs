@@ -1,0 +1,9 @@
+//! One module per command: its arguments and the code that runs it.
+
+pub mod analyzer;
+pub mod demo;
+pub mod firewall;
+pub mod pipeline;
+pub mod rules;
+pub mod sensor;
+pub mod traffic;
