@@ -6,6 +6,8 @@ use bytesize::ByteSize;
 use rules::file::Problems;
 use serde::Deserialize;
 
+use crate::capture::ring::RingConfig;
+
 /// `[sensor]`: passive capture.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -29,6 +31,26 @@ pub struct SensorRaw {
     /// A flow without a packet for this long is forgotten (counted).
     #[serde(default = "default_idle_timeout", with = "humantime_serde")]
     pub idle_timeout: Duration,
+    /// Live capture: capture threads per interface, each with its own ring and flow table
+    /// (the kernel hashes each connection to one of them).
+    #[serde(default = "default_workers")]
+    pub workers: usize,
+    /// Live capture: bytes per block of a worker's ring (a power of two, at least 4 KiB);
+    /// a packet longer than a block is captured cut short (counted).
+    #[serde(default = "default_ring_block_size")]
+    pub ring_block_size: ByteSize,
+    /// Live capture: blocks per ring. A worker's ring holds `ring-block-size` ×
+    /// `ring-blocks` bytes; when it is full the kernel drops packets (counted in `drops`).
+    #[serde(default = "default_ring_blocks")]
+    pub ring_blocks: u32,
+    /// Live capture: the frame size the kernel checks the ring's geometry with (a multiple
+    /// of 16, at least 80, at most a block); frames of any size share a block.
+    #[serde(default = "default_ring_frame_size")]
+    pub ring_frame_size: u32,
+    /// Live capture with several workers: the first `PACKET_FANOUT` group id (one per
+    /// interface, in order). By default derived from the process id.
+    #[serde(default)]
+    pub fanout_group: Option<u16>,
 }
 
 impl Default for SensorRaw {
@@ -40,6 +62,11 @@ impl Default for SensorRaw {
             reassembly_memory: default_reassembly(),
             flow_buffer: default_flow_buffer(),
             idle_timeout: default_idle_timeout(),
+            workers: default_workers(),
+            ring_block_size: default_ring_block_size(),
+            ring_blocks: default_ring_blocks(),
+            ring_frame_size: default_ring_frame_size(),
+            fanout_group: None,
         }
     }
 }
@@ -62,6 +89,21 @@ fn default_flow_buffer() -> ByteSize {
 fn default_idle_timeout() -> Duration {
     Duration::from_secs(600)
 }
+fn default_workers() -> usize {
+    1
+}
+fn default_ring_block_size() -> ByteSize {
+    ByteSize::mib(1)
+}
+fn default_ring_blocks() -> u32 {
+    32
+}
+fn default_ring_frame_size() -> u32 {
+    2048
+}
+
+/// Most capture workers per interface.
+const MAX_WORKERS: usize = 64;
 
 /// Validated `[sensor]`.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,6 +114,11 @@ pub struct SensorConfig {
     pub reassembly_memory: u64,
     pub flow_buffer: u64,
     pub idle_timeout: Duration,
+    /// Capture workers per interface.
+    pub workers: usize,
+    /// Each worker's ring (`fanout` is set per interface when there are several workers).
+    pub ring: RingConfig,
+    pub fanout_group: Option<u16>,
 }
 
 impl Default for SensorConfig {
@@ -113,6 +160,41 @@ impl SensorRaw {
         if self.idle_timeout.is_zero() {
             p.add(format!("{key}.idle-timeout"), "must be longer than 0s");
         }
+        if !(1..=MAX_WORKERS).contains(&self.workers) {
+            p.add(
+                format!("{key}.workers"),
+                format!("must be from 1 to {MAX_WORKERS}"),
+            );
+        }
+        let block = self.ring_block_size.as_u64();
+        let block_ok = block.is_power_of_two() && (4096..=1 << 30).contains(&block);
+        if !block_ok {
+            p.add(
+                format!("{key}.ring-block-size"),
+                format!(
+                    "{} is not a power of two from 4 KiB to 1 GiB",
+                    self.ring_block_size
+                ),
+            );
+        }
+        if self.ring_blocks == 0 {
+            p.add(format!("{key}.ring-blocks"), "must be at least 1");
+        }
+        if self.ring_frame_size < 80
+            || !self.ring_frame_size.is_multiple_of(16)
+            || (block_ok && u64::from(self.ring_frame_size) > block)
+        {
+            p.add(
+                format!("{key}.ring-frame-size"),
+                "must be a multiple of 16, at least 80 and at most ring-block-size",
+            );
+        }
+        if block_ok && block.saturating_mul(u64::from(self.ring_blocks)) > 1 << 34 {
+            p.add(
+                format!("{key}.ring-blocks"),
+                "a ring of more than 16 GiB (ring-block-size × ring-blocks)",
+            );
+        }
         SensorConfig {
             interfaces: self.interfaces,
             ports: self.ports,
@@ -120,6 +202,14 @@ impl SensorRaw {
             reassembly_memory: self.reassembly_memory.as_u64(),
             flow_buffer: self.flow_buffer.as_u64(),
             idle_timeout: self.idle_timeout,
+            workers: self.workers,
+            ring: RingConfig {
+                block_size: u32::try_from(block).unwrap_or(1 << 20),
+                block_count: self.ring_blocks,
+                frame_size: self.ring_frame_size,
+                ..RingConfig::default()
+            },
+            fanout_group: self.fanout_group,
         }
     }
 }

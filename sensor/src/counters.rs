@@ -16,6 +16,11 @@ macro_rules! counters {
             pub fn pairs(&self) -> Vec<(&'static str, u64)> {
                 vec![$((stringify!($name), self.$name),)*]
             }
+
+            /// Adds `other`'s counts to these (several workers' counters into one report).
+            pub fn add(&mut self, other: &Counters) {
+                $(self.$name = self.$name.saturating_add(other.$name);)*
+            }
         }
     };
 }
@@ -23,6 +28,19 @@ macro_rules! counters {
 counters! {
     /// Packets read from the capture.
     packets,
+    /// Live capture: packets the kernel dropped because the ring had no free block
+    /// (`PACKET_STATISTICS` `tp_drops`; the ring's size is the sensor's bound).
+    drops,
+    /// Live capture: times the kernel found the whole ring in the sensor's hands
+    /// (`tp_freeze_q_cnt`).
+    ring_frozen,
+    /// Live capture: packets longer than a ring block, captured cut short.
+    packets_cut,
+    /// Live capture: ring blocks whose layout the sensor did not understand (the rest of
+    /// the block is skipped).
+    ring_malformed_blocks,
+    /// Live capture: the interface went down or away and the ring was opened again.
+    ring_reopened,
     /// Bytes of those packets, as captured.
     bytes,
     /// Capture-file records cut short at the end of the file.
@@ -37,6 +55,8 @@ counters! {
     not_watched,
     /// Flows followed.
     flows,
+    /// Flows tracked now (a gauge, in live reports).
+    flows_open,
     /// Flows not followed because `max-flows` were already tracked.
     flows_refused_max,
     /// Flows ended by FIN or RST.

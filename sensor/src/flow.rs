@@ -309,6 +309,14 @@ impl FlowTable {
         self.limits.ports.contains(&seg.dst.port()) || self.limits.ports.contains(&seg.src.port())
     }
 
+    /// Time passes without packets (live capture between packets): at most once a second,
+    /// the flows idle at `now_us` are evicted, as a packet arriving then would have done.
+    pub fn tick(&mut self, now_us: u64, c: &mut Counters, out: &mut dyn FnMut(Observed<'_>)) {
+        if now_us >= self.last_sweep_us.saturating_add(1_000_000) {
+            self.sweep(now_us, c, out);
+        }
+    }
+
     /// Evicts the flows idle for longer than the timeout at `now_us`.
     pub fn sweep(&mut self, now_us: u64, c: &mut Counters, out: &mut dyn FnMut(Observed<'_>)) {
         self.last_sweep_us = now_us;

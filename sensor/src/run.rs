@@ -1,6 +1,6 @@
 //! The sensor's loop over packets: capture → decode → flow table (reassembly, followers)
 //! → statement events, with the counters of every stage. The same [`Sensor`] serves a
-//! capture file ([`read_pcap`]) and, next, the live ring.
+//! capture file ([`read_pcap`]) and each worker of the live ring ([`crate::live`]).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -49,6 +49,15 @@ impl Sensor {
         }
     }
 
+    /// No packet for a while (live capture): idle flows are evicted by the clock `now_us`
+    /// (microseconds since the Unix epoch, the packets' clock).
+    pub fn tick(&mut self, now_us: u64, out: &mut dyn FnMut(Event)) {
+        let events = &self.events;
+        self.table.tick(now_us, &mut self.counters, &mut |o| {
+            out(events.statement(&o))
+        });
+    }
+
     /// The capture ended: open flows are closed and their last statements reported.
     pub fn finish(&mut self, out: &mut dyn FnMut(Event)) {
         let events = &self.events;
@@ -60,6 +69,7 @@ impl Sensor {
     pub fn counters(&self) -> Counters {
         let mut c = self.counters.clone();
         self.table.tally_into(&mut c);
+        c.flows_open = self.table.len() as u64;
         c
     }
 }

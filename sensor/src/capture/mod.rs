@@ -1,8 +1,9 @@
 //! Capture: where packets come from. Each source hands on [`Packet`]s — a timestamp, the
 //! link type of the interface that saw it, and the bytes captured — to [`crate::decode`].
-//! So far: capture files ([`pcap`]); the live TPACKET_V3 ring comes next.
+//! Capture files ([`pcap`]) and the live TPACKET_V3 ring ([`ring`]).
 
 pub mod pcap;
+pub mod ring;
 
 /// Link types (the tcpdump.org registry) the decoder reads.
 pub mod linktype {
