@@ -14,6 +14,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -441,15 +442,16 @@ fn truncated_and_broken_files() {
     );
 }
 
-/// A configuration's ports and policy apply; live capture says it is not built.
+/// A configuration's ports apply; live capture on an interface that does not exist is an
+/// error naming it.
 #[test]
-fn configuration_ports_and_live_capture_not_built() {
+fn configuration_ports_and_a_missing_interface() {
     let dir = tempfile::tempdir().expect("temp dir");
     let config = dir.path().join("tianmu.toml");
     std::fs::write(
         &config,
         format!(
-            "[spool]\npath = '{}'\n[sensor]\nports = [3306]\n",
+            "[spool]\npath = '{}'\n[sensor]\nports = [3306]\ninterfaces = ['tianmu-none0']\n",
             dir.path().join("spool").display()
         ),
     )
@@ -461,17 +463,250 @@ fn configuration_ports_and_live_capture_not_built() {
     assert_eq!(r.counter("flows"), 0);
     assert!(r.counter("not_watched") > 0);
 
-    let out = Command::new(common::BIN)
-        .args(["sensor", "-c", &config])
-        .output()
-        .expect("tianmu runs");
+    for args in [
+        &["sensor", "-c", &config][..],
+        &["sensor", "-c", &config, "--format", "jsonl"],
+        &["sensor", "--interface", "tianmu-none0", "--format", "jsonl"],
+    ] {
+        let out = Command::new(common::BIN)
+            .args(args)
+            .env_remove("TIANMU_CONFIG")
+            .output()
+            .expect("tianmu runs");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains("tianmu-none0: no such network interface"),
+            "{args:?}: {err}"
+        );
+    }
+}
+
+/// Live capture needs CAP_NET_RAW: these tests run as root, and fail saying so otherwise.
+fn require_root() {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let euid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .map(str::to_owned);
     assert_eq!(
-        out.status.code(),
-        Some(2),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        euid.as_deref(),
+        Some("0"),
+        "live capture tests need root (CAP_NET_RAW): run them as root"
     );
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not built"));
+}
+
+/// psql against the local PostgreSQL (127.0.0.1:5432, trust auth), without TLS (the sensor
+/// would see only that TLS began), one statement per `-c`.
+fn psql(statements: &[&str]) -> std::process::Output {
+    let mut cmd = Command::new("psql");
+    cmd.args([
+        "-h",
+        "127.0.0.1",
+        "-U",
+        "postgres",
+        "-d",
+        "postgres",
+        "-X",
+        "-At",
+    ])
+    .env("PGSSLMODE", "disable")
+    .env("PGAPPNAME", "tianmu-live-test");
+    for s in statements {
+        cmd.args(["-c", s]);
+    }
+    cmd.output()
+        .expect("psql runs (Debian package postgresql-client)")
+}
+
+fn interrupt(child: &std::process::Child) {
+    let ok = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "kill -INT {}", child.id());
+}
+
+fn events_of(lines: &[String]) -> Vec<Value> {
+    lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+/// `tianmu sensor --interface lo --format jsonl` while psql talks to the local
+/// PostgreSQL: each statement once (loopback shows every packet twice), with its text,
+/// account, database, application, rows and error, as psql itself saw them.
+#[test]
+fn live_loopback_statements_match_psql() {
+    require_root();
+    let mut cmd = Command::new(common::BIN);
+    cmd.args(["sensor", "--interface", "lo", "--format", "jsonl"])
+        .env_remove("TIANMU_CONFIG");
+    let mut run = common::Running::spawn(cmd);
+    // The first line is a Health event: the ring is open.
+    let first = run.wait_line("{", Duration::from_secs(20));
+    assert!(first.contains("\"Health\""), "{first}");
+
+    let out = psql(&[
+        "SELECT g AS live_probe_rows FROM generate_series(1, 42) g",
+        "SELECT 'a' AS live_probe_one, 2 AS b",
+        "SELECT live_probe_missing FROM live_probe_no_such_table",
+    ]);
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(printed.lines().count(), 43, "psql's own rows: {printed}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("42P01")
+            || String::from_utf8_lossy(&out.stderr).contains("does not exist")
+    );
+    // The connection's end (FIN both ways) is in a block within the block timeout.
+    std::thread::sleep(Duration::from_millis(500));
+    interrupt(&run.child);
+    let (status, lines, stderr) = run.finish(Duration::from_secs(20));
+    assert!(status.success(), "{stderr}");
+    let events = events_of(&lines);
+    let ours: Vec<(String, String, String, String, u64, String)> = events
+        .iter()
+        .filter_map(|e| e["body"].get("Statement"))
+        .filter(|s| {
+            s["normalized"]
+                .as_str()
+                .is_some_and(|t| t.contains("live_probe"))
+        })
+        .map(|s| {
+            (
+                s["normalized"].as_str().unwrap_or_default().to_owned(),
+                s["account"].as_str().unwrap_or_default().to_owned(),
+                s["database"].as_str().unwrap_or_default().to_owned(),
+                s["application"].as_str().unwrap_or_default().to_owned(),
+                num(&s["rows"]),
+                s["error_code"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let row = |text: &str, rows: u64, error: &str| {
+        (
+            text.to_owned(),
+            "postgres".to_owned(),
+            "postgres".to_owned(),
+            "tianmu-live-test".to_owned(),
+            rows,
+            error.to_owned(),
+        )
+    };
+    assert_eq!(
+        ours,
+        [
+            row(
+                "SELECT g AS live_probe_rows FROM generate_series(?, ?) g",
+                42,
+                ""
+            ),
+            row("SELECT ? AS live_probe_one, ? AS b", 1, ""),
+            row(
+                "SELECT live_probe_missing FROM live_probe_no_such_table",
+                0,
+                "42P01"
+            ),
+        ],
+        "stderr:\n{stderr}"
+    );
+    // The last line is the final Health event with the counters.
+    let health = events
+        .last()
+        .and_then(|e| e["body"].get("Health"))
+        .unwrap_or_else(|| panic!("no final Health event: {lines:?}"));
+    assert_eq!(health["component"], "sensor");
+    let counter = |name: &str| {
+        health["counters"]
+            .as_array()
+            .and_then(|c| c.iter().find(|p| p[0] == name))
+            .map(|p| num(&p[1]))
+            .unwrap_or_else(|| panic!("no {name} in {health}"))
+    };
+    assert!(counter("statements") >= 3, "{health}");
+    assert!(counter("packets") >= 10, "{health}");
+    assert_eq!(counter("retransmissions"), 0, "seen twice? {health}");
+    assert!(stderr.contains("lo: "), "{stderr}");
+}
+
+/// A reader that does not keep up, and a ring of two 4 KiB blocks: the kernel drops
+/// packets, and the final Health event says how many and that the sensor was degraded.
+#[test]
+fn live_drops_are_counted_in_health() {
+    use std::io::BufRead;
+    require_root();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("tianmu.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[spool]\npath = '{}'\n[sensor]\ninterfaces = ['lo']\nports = [5432]\n\
+             ring-block-size = '4 KiB'\nring-blocks = 2\nring-frame-size = 2048\n",
+            dir.path().join("spool").display()
+        ),
+    )
+    .expect("writable");
+    let mut child = Command::new(common::BIN)
+        .args(["sensor", "--format", "jsonl", "-c"])
+        .arg(&config)
+        .env_remove("TIANMU_CONFIG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("tianmu runs");
+    let mut stdout = std::io::BufReader::new(child.stdout.take().expect("piped"));
+    let mut first = String::new();
+    stdout.read_line(&mut first).expect("a first line");
+    assert!(first.contains("\"Health\""), "{first}");
+    // Standard output is not read meanwhile: the pipe fills, then the event queue, then
+    // the ring.
+    let script = dir.path().join("rows.sql");
+    std::fs::write(
+        &script,
+        "SELECT g, repeat('x', 200) FROM generate_series(1, 20) g;\n",
+    )
+    .expect("writable");
+    let bench = Command::new("pgbench")
+        .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "postgres"])
+        .args(["-n", "-T", "3", "-c", "2", "-f"])
+        .arg(&script)
+        .env("PGSSLMODE", "disable")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("pgbench runs (Debian package postgresql-contrib)");
+    let bench = bench.wait_with_output().expect("pgbench ends");
+    assert!(
+        bench.status.success(),
+        "{}",
+        String::from_utf8_lossy(&bench.stderr)
+    );
+    interrupt(&child);
+    let lines: Vec<String> = stdout.lines().map_while(Result::ok).collect();
+    let out = child.wait_with_output().expect("tianmu ends");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let events = events_of(&lines);
+    let health = events
+        .last()
+        .and_then(|e| e["body"].get("Health"))
+        .unwrap_or_else(|| panic!("no final Health event; stderr:\n{stderr}"));
+    let drops = health["counters"]
+        .as_array()
+        .and_then(|c| c.iter().find(|p| p[0] == "drops"))
+        .map(|p| num(&p[1]))
+        .unwrap_or_else(|| panic!("no drops in {health}"));
+    assert!(drops > 0, "no drops counted: {health}\n{stderr}");
+    assert_eq!(health["status"], "degraded", "{health}");
+    assert!(
+        health["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("dropped")),
+        "{health}"
+    );
+    assert!(stderr.contains("dropped by the kernel"), "{stderr}");
 }
 
 /// The same capture as pcapng (nanosecond timestamps, options on the interface) gives the

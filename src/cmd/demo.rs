@@ -280,9 +280,8 @@ pub async fn run(cfg: Config) -> Result<ExitCode> {
     let (firewall, _policy, route) = demo_firewall(&cfg, &pipeline, stop.clone()).await;
     let traffic = demo_traffic(&cfg.demo, route, stop.clone());
     let analyzer = demo_analyzer(&cfg, stop.clone());
-    for part in ["sensor (live capture)", "console"] {
-        eprintln!("tianmu demo: {part}: not built yet, skipped");
-    }
+    let sensor = super::sensor::demo(&cfg, pipeline.producer(), stop.clone());
+    eprintln!("tianmu demo: console: not built yet, skipped");
     eprintln!("tianmu demo: press Ctrl-C to stop");
     let producer = pipeline.producer();
     let id = cfg.producer("pipeline");
@@ -321,6 +320,9 @@ pub async fn run(cfg: Config) -> Result<ExitCode> {
     }
     if let Some(a) = analyzer {
         let _ = a.await;
+    }
+    if let Some(s) = sensor {
+        let _ = s.await;
     }
     let done = CancellationToken::new();
     done.cancel();
