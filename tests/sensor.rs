@@ -802,3 +802,148 @@ fn without_a_format_the_events_land_in_clickhouse() {
     assert!(n > 10, "the capture has statements: {n}");
     assert_eq!(got, format!("{n}\t{n}\t{}", distinct.len()));
 }
+
+/// Removes the test's network namespace and veth pair, and stops its relay, however the
+/// test ends.
+struct Netns {
+    name: String,
+    host_if: String,
+    relay: Option<std::process::Child>,
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        if let Some(mut r) = self.relay.take() {
+            let _ = r.kill();
+            let _ = r.wait();
+        }
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.host_if])
+            .status();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+fn ip(args: &[&str]) {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .expect("ip runs (Debian package iproute2)");
+    assert!(
+        out.status.success(),
+        "ip {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A client in a network namespace of the test's own talks over a veth pair (10.203.78.0/30)
+/// to the local PostgreSQL (through a socat relay on the host's end); the sensor captures
+/// on the host's end, an Ethernet interface where the server's answers are outgoing
+/// packets — kept, unlike loopback's duplicates.
+#[test]
+fn live_veth_client_in_another_namespace() {
+    require_root();
+    let pid = std::process::id();
+    let mut ns = Netns {
+        name: format!("tianmu-test-{pid}"),
+        host_if: format!("tmh{pid}"),
+        relay: None,
+    };
+    let peer_if = format!("tmn{pid}");
+    ip(&["netns", "add", &ns.name]);
+    ip(&[
+        "link",
+        "add",
+        &ns.host_if,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        &peer_if,
+        "netns",
+        &ns.name,
+    ]);
+    ip(&["addr", "add", "10.203.78.1/30", "dev", &ns.host_if]);
+    ip(&["link", "set", &ns.host_if, "up"]);
+    ip(&[
+        "-n",
+        &ns.name,
+        "addr",
+        "add",
+        "10.203.78.2/30",
+        "dev",
+        &peer_if,
+    ]);
+    ip(&["-n", &ns.name, "link", "set", &peer_if, "up"]);
+    ns.relay = Some(
+        Command::new("socat")
+            .args([
+                "TCP-LISTEN:5432,bind=10.203.78.1,fork,reuseaddr",
+                "TCP:127.0.0.1:5432",
+            ])
+            .spawn()
+            .expect("socat runs (Debian package socat)"),
+    );
+    common::wait_until(
+        "the relay on 10.203.78.1:5432",
+        Duration::from_secs(10),
+        || std::net::TcpStream::connect("10.203.78.1:5432").is_ok(),
+    );
+
+    let mut cmd = Command::new(common::BIN);
+    cmd.args(["sensor", "--interface", &ns.host_if, "--format", "jsonl"])
+        .env_remove("TIANMU_CONFIG");
+    let mut run = common::Running::spawn(cmd);
+    let first = run.wait_line("{", Duration::from_secs(20));
+    assert!(first.contains("\"Health\""), "{first}");
+    let out = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &ns.name,
+            "psql",
+            "-h",
+            "10.203.78.1",
+            "-U",
+            "postgres",
+        ])
+        .args(["-d", "postgres", "-X", "-At", "-c"])
+        .arg("SELECT g AS veth_probe FROM generate_series(1, 5) g")
+        .env("PGSSLMODE", "disable")
+        .env("PGAPPNAME", "tianmu-veth-test")
+        .output()
+        .expect("psql runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 5);
+    std::thread::sleep(Duration::from_millis(500));
+    interrupt(&run.child);
+    let (status, lines, stderr) = run.finish(Duration::from_secs(20));
+    assert!(status.success(), "{stderr}");
+    let events = events_of(&lines);
+    let ours: Vec<&Value> = events
+        .iter()
+        .filter_map(|e| e["body"].get("Statement"))
+        .collect();
+    assert_eq!(ours.len(), 1, "{lines:?}\n{stderr}");
+    let s = ours[0];
+    assert_eq!(
+        s["normalized"],
+        "SELECT g AS veth_probe FROM generate_series(?, ?) g"
+    );
+    assert_eq!(num(&s["rows"]), 5);
+    assert_eq!(s["account"], "postgres");
+    assert_eq!(s["application"], "tianmu-veth-test");
+    assert_eq!(s["server"], "10.203.78.1:5432");
+    assert!(
+        s["client"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("10.203.78.2:")),
+        "{s}"
+    );
+}
