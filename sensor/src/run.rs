@@ -232,6 +232,33 @@ mod tests {
         );
     }
 
+    /// Live capture without traffic: the clock alone evicts an idle flow once the idle
+    /// timeout has passed, not before.
+    #[test]
+    fn the_clock_evicts_idle_flows_without_packets() {
+        let mut s = sensor();
+        let mut events = Vec::new();
+        let packets = session();
+        // Everything but the FINs: the flow stays open.
+        for p in &packets[..packets.len() - 2] {
+            s.packet(
+                Packet {
+                    ts_us: 1_000_000,
+                    linktype: linktype::ETHERNET,
+                    data: p,
+                },
+                &mut |e| events.push(e),
+            );
+        }
+        let timeout = FlowLimits::default().idle_timeout_us;
+        s.tick(1_000_000 + timeout / 2, &mut |e| events.push(e));
+        assert_eq!(s.counters().flows_open, 1);
+        s.tick(1_000_000 + timeout + 2_000_000, &mut |e| events.push(e));
+        let c = s.counters();
+        assert_eq!((c.flows_open, c.flows_evicted_idle), (0, 1), "{c}");
+        assert_eq!(c.statements, 2, "{c}");
+    }
+
     /// Mutated, shuffled, truncated and random packets through every stage: counted, never
     /// a panic, and nothing held past the caps.
     #[test]
