@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use analyzer::config::{
     AnalyzerConfig, AnalyzerRaw, ClickHouseConfig, ClickHouseRaw, SpoolConfig, SpoolRaw,
 };
+use analyzer::report::{ReportConfig, ReportRaw};
 use console::config::{ConsoleConfig, ConsoleRaw};
 use demo::config::{DemoConfig, DemoRaw};
 use firewall::config::{FirewallConfig, FirewallRaw};
@@ -36,6 +37,8 @@ struct Raw {
     policy: PolicyRaw,
     #[serde(default)]
     demo: DemoRaw,
+    #[serde(default)]
+    report: ReportRaw,
 }
 
 /// `[policy]`: the files `rules` loads.
@@ -50,6 +53,9 @@ struct PolicyRaw {
     rules: Option<PathBuf>,
     /// Learned statement fingerprints (learning mode); created when first needed.
     learned: Option<PathBuf>,
+    /// Containment blocks written by the SOC and hot-reloaded by the firewalls; created
+    /// when first needed. Default: `containment.toml` beside the spool folder.
+    containment: Option<PathBuf>,
 }
 
 /// Validated `[policy]`: absolute paths of files that exist.
@@ -59,6 +65,23 @@ pub struct PolicyFiles {
     pub accounts: Option<PathBuf>,
     pub rules: Option<PathBuf>,
     pub learned: Option<PathBuf>,
+    pub containment: PathBuf,
+}
+
+impl PolicyFiles {
+    /// The files a running policy is loaded from and watched in; `config` is named when
+    /// one is missing.
+    pub fn live(&self, config: &Path) -> anyhow::Result<rules::policy::reload::PolicyFiles> {
+        let missing =
+            |what: &str| anyhow::anyhow!("{}: [policy] names no {what} file", config.display());
+        Ok(rules::policy::reload::PolicyFiles {
+            catalog: self.catalog.clone().ok_or_else(|| missing("catalog"))?,
+            accounts: self.accounts.clone().ok_or_else(|| missing("accounts"))?,
+            rules: self.rules.clone().ok_or_else(|| missing("rules"))?,
+            learned: self.learned.clone(),
+            containment: Some(self.containment.clone()),
+        })
+    }
 }
 
 /// The validated configuration.
@@ -76,6 +99,7 @@ pub struct Config {
     pub console: ConsoleConfig,
     pub policy: PolicyFiles,
     pub demo: DemoConfig,
+    pub report: ReportConfig,
 }
 
 /// The roles a `tianmu` process plays; each has its own spool under `spool.path`, so that
@@ -150,6 +174,14 @@ fn validate(raw: Raw, path: &Path, base: &Path, p: &mut Problems) -> Config {
         accounts: file("accounts", raw.policy.accounts),
         rules: file("rules", raw.policy.rules),
         learned: raw.policy.learned.map(|f| under(base, &f)),
+        containment: match raw.policy.containment {
+            Some(f) => under(base, &f),
+            None => spool
+                .path
+                .parent()
+                .unwrap_or(Path::new("/"))
+                .join("containment.toml"),
+        },
     };
     Config {
         path: path.to_owned(),
@@ -161,6 +193,7 @@ fn validate(raw: Raw, path: &Path, base: &Path, p: &mut Problems) -> Config {
         analyzer: raw.analyzer.validate("analyzer", p),
         console: raw.console.validate("console", p),
         demo: raw.demo.validate("demo", p),
+        report: raw.report.validate("report", p),
         policy,
     }
 }

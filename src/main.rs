@@ -152,20 +152,12 @@ async fn run(command: Command) -> Result<ExitCode> {
     }
 }
 
-/// The three policy files the configuration names, and the learned fingerprints.
-fn policy_files(config: Option<PathBuf>) -> Result<([PathBuf; 3], Option<PathBuf>)> {
+/// The policy files the configuration names, with the learned fingerprints and the
+/// containment blocks.
+fn policy_files(config: Option<PathBuf>) -> Result<rules::policy::reload::PolicyFiles> {
     let path = config.unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
     let cfg = Config::load(&path).map_err(|e| anyhow::anyhow!("invalid configuration:\n{e}"))?;
-    let p = cfg.policy;
-    let missing = |what: &str| anyhow::anyhow!("{}: [policy] names no {what} file", path.display());
-    Ok((
-        [
-            p.catalog.ok_or_else(|| missing("catalog"))?,
-            p.accounts.ok_or_else(|| missing("accounts"))?,
-            p.rules.ok_or_else(|| missing("rules"))?,
-        ],
-        p.learned,
-    ))
+    cfg.policy.live(&path)
 }
 
 /// A token cancelled by SIGINT, SIGTERM or (when given) a timeout.

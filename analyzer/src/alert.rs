@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use clickhouse::Client;
 use uuid::Uuid;
 
-use crate::detect::{DetectError, Finding, quote_list};
+use crate::detect::{DetectError, Finding, fetch, quote_list};
 use crate::event::{Alert, AlertState, Body, Event, Resolution, Transition};
 
 /// Actor of the transitions the analyzer makes itself.
@@ -80,10 +80,7 @@ pub async fn already_raised(
         "SELECT DISTINCT toString(alert_id) FROM alerts WHERE toString(alert_id) IN {}",
         quote_list(strings.iter().map(String::as_str))
     );
-    let found: Vec<String> = match tokio::time::timeout(timeout, db.query(&sql).fetch_all()).await {
-        Ok(r) => r?,
-        Err(_) => return Err(DetectError::Timeout(timeout)),
-    };
+    let found: Vec<String> = fetch(db, timeout, &sql).await?;
     Ok(found
         .iter()
         .filter_map(|s| Uuid::parse_str(s).ok())

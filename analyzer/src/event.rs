@@ -238,6 +238,10 @@ pub enum AlertState {
     Escalated = 10,
     Reopened = 11,
     SignedOff = 12,
+    /// A remark only.
+    Noted = 13,
+    /// A containment lifted before it expired.
+    Lifted = 14,
 }
 
 /// How a closed alert turned out.

@@ -8,6 +8,7 @@ pub mod config;
 pub mod cycle;
 pub mod detect;
 pub mod event;
+pub mod lifecycle;
 pub mod metrics;
 pub mod pipeline;
 pub mod schema;

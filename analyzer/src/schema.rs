@@ -117,7 +117,7 @@ pub const TABLES: [Table; 6] = [
         name: "alert_transitions",
         columns: &[
             "alert_id UUID",
-            "state Enum8('new' = 1, 'acknowledged' = 2, 'assigned' = 3, 'in_progress' = 4, 'pending' = 5, 'contained' = 6, 'resolved' = 7, 'closed' = 8, 'merged' = 9, 'escalated' = 10, 'reopened' = 11, 'signed_off' = 12)",
+            "state Enum8('new' = 1, 'acknowledged' = 2, 'assigned' = 3, 'in_progress' = 4, 'pending' = 5, 'contained' = 6, 'resolved' = 7, 'closed' = 8, 'merged' = 9, 'escalated' = 10, 'reopened' = 11, 'signed_off' = 12, 'noted' = 13, 'lifted' = 14)",
             "actor String",
             "note String",
             "resolution Enum8('none' = 0, 'tp_impact' = 1, 'tp_no_impact' = 2, 'false_positive' = 3, 'legitimate' = 4, 'unknown' = 5)",
@@ -198,11 +198,39 @@ pub struct Migration {
     pub statements: fn(&str, Target<'_>) -> Vec<String>,
 }
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "event tables: statements, api_calls, health, alerts, alert_transitions, drills",
-    statements: |db, target| TABLES.iter().flat_map(|t| t.ddl(db, target)).collect(),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "event tables: statements, api_calls, health, alerts, alert_transitions, drills",
+        statements: |db, target| TABLES.iter().flat_map(|t| t.ddl(db, target)).collect(),
+    },
+    Migration {
+        version: 2,
+        description: "alert_transitions.state: noted, lifted",
+        statements: |db, target| modify_column(db, target, Kind::Transition, "state"),
+    },
+];
+
+/// `ALTER … MODIFY COLUMN` bringing `column` of `kind`'s table to its type in [`TABLES`]
+/// (adding values to an Enum only rewrites metadata).
+fn modify_column(database: &str, target: Target<'_>, kind: Kind, column: &str) -> Vec<String> {
+    let t = table(kind);
+    let Some(def) = t
+        .columns
+        .iter()
+        .find(|c| c.split_whitespace().next() == Some(column))
+    else {
+        return Vec::new();
+    };
+    let name = t.name;
+    match target {
+        Target::Single => vec![format!("ALTER TABLE {database}.{name} MODIFY COLUMN {def}")],
+        Target::Cluster(cluster) => vec![
+            format!("ALTER TABLE {database}.{name}_local ON CLUSTER {cluster} MODIFY COLUMN {def}"),
+            format!("ALTER TABLE {database}.{name} ON CLUSTER {cluster} MODIFY COLUMN {def}"),
+        ],
+    }
+}
 
 /// Everything needed to create the schema from nothing, in order; `deploy/clickhouse/`
 /// holds this rendered for a single node and for a cluster.

@@ -135,7 +135,7 @@ CREATE TABLE IF NOT EXISTS tianmu.alert_transitions_local ON CLUSTER tianmu_clus
     time DateTime,
     usec UInt32,
     alert_id UUID,
-    state Enum8('new' = 1, 'acknowledged' = 2, 'assigned' = 3, 'in_progress' = 4, 'pending' = 5, 'contained' = 6, 'resolved' = 7, 'closed' = 8, 'merged' = 9, 'escalated' = 10, 'reopened' = 11, 'signed_off' = 12),
+    state Enum8('new' = 1, 'acknowledged' = 2, 'assigned' = 3, 'in_progress' = 4, 'pending' = 5, 'contained' = 6, 'resolved' = 7, 'closed' = 8, 'merged' = 9, 'escalated' = 10, 'reopened' = 11, 'signed_off' = 12, 'noted' = 13, 'lifted' = 14),
     actor String,
     note String,
     resolution Enum8('none' = 0, 'tp_impact' = 1, 'tp_no_impact' = 2, 'false_positive' = 3, 'legitimate' = 4, 'unknown' = 5),
@@ -170,4 +170,8 @@ SETTINGS index_granularity = 8192;
 
 CREATE TABLE IF NOT EXISTS tianmu.drills ON CLUSTER tianmu_cluster AS tianmu.drills_local
 ENGINE = Distributed(tianmu_cluster, tianmu, drills_local, cityHash64(id));
+
+ALTER TABLE tianmu.alert_transitions_local ON CLUSTER tianmu_cluster MODIFY COLUMN state Enum8('new' = 1, 'acknowledged' = 2, 'assigned' = 3, 'in_progress' = 4, 'pending' = 5, 'contained' = 6, 'resolved' = 7, 'closed' = 8, 'merged' = 9, 'escalated' = 10, 'reopened' = 11, 'signed_off' = 12, 'noted' = 13, 'lifted' = 14);
+
+ALTER TABLE tianmu.alert_transitions ON CLUSTER tianmu_cluster MODIFY COLUMN state Enum8('new' = 1, 'acknowledged' = 2, 'assigned' = 3, 'in_progress' = 4, 'pending' = 5, 'contained' = 6, 'resolved' = 7, 'closed' = 8, 'merged' = 9, 'escalated' = 10, 'reopened' = 11, 'signed_off' = 12, 'noted' = 13, 'lifted' = 14);
 

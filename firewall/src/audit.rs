@@ -179,6 +179,7 @@ mod tests {
         };
         let j = judge(
             &p,
+            &Default::default(),
             &req,
             "SELECT secret FROM t WHERE id = 1 OR 1=1",
             FailMode::Closed,

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use rules::decision::{Action, Severity};
 use rules::mask::Mask;
+use rules::policy::containment::Containment;
 use rules::policy::{Evaluated, OutputMask, Policy, Request};
 use rules::sql::Parse;
 
@@ -51,8 +52,34 @@ pub struct Judged {
 /// engine cannot judge — one nothing could read — is refused when the listener fails
 /// closed, forwarded and alerted when it fails open. (A statement the parser could not read
 /// but the token-level fallback could is judged by the policy's own `unparsed` rules.)
-pub fn judge(policy: &Policy, req: &Request<'_>, text: &str, fail: FailMode) -> Judged {
+pub fn judge(
+    policy: &Policy,
+    blocks: &Containment,
+    req: &Request<'_>,
+    text: &str,
+    fail: FailMode,
+) -> Judged {
     let evaluated = policy.evaluate(req, text);
+    // Containment overrides everything: the SOC has shut this account, address or shape
+    // out while it handles an incident.
+    if let Some(b) = blocks.refuses(
+        req.account,
+        req.client,
+        evaluated.analysis.fingerprint,
+        req.time,
+    ) {
+        let rule = format!("containment:{}", b.id);
+        return Judged {
+            verdict: Verdict::Block {
+                rule: rule.clone(),
+                reason: b.message(),
+            },
+            severity: Severity::Medium,
+            rule,
+            action: Action::Block,
+            evaluated: evaluated.clone(),
+        };
+    }
     let d = &evaluated.decision;
     if matches!(evaluated.analysis.parse, Parse::Unreadable { .. }) && d.action != Action::Block {
         return match fail {
@@ -157,7 +184,13 @@ mod tests {
     #[test]
     fn verdicts_follow_the_decision() {
         let p = policy();
-        let j = judge(&p, &req(), "SELECT secret FROM t", FailMode::Closed);
+        let j = judge(
+            &p,
+            &Containment::default(),
+            &req(),
+            "SELECT secret FROM t",
+            FailMode::Closed,
+        );
         match j.verdict {
             Verdict::Mask { masks, limit } => {
                 assert_eq!(masks[0].output, "secret");
@@ -165,7 +198,13 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        let j = judge(&p, &req(), "SELECT pg_sleep(1)", FailMode::Closed);
+        let j = judge(
+            &p,
+            &Containment::default(),
+            &req(),
+            "SELECT pg_sleep(1)",
+            FailMode::Closed,
+        );
         assert_eq!(
             j.verdict,
             Verdict::Block {
@@ -179,9 +218,9 @@ mod tests {
     fn unreadable_statements_follow_the_fail_mode() {
         let p = policy();
         let text = "SELECT 'unterminated";
-        let closed = judge(&p, &req(), text, FailMode::Closed);
+        let closed = judge(&p, &Containment::default(), &req(), text, FailMode::Closed);
         assert!(matches!(closed.verdict, Verdict::Block { ref rule, .. } if rule == "fail-closed"));
-        let open = judge(&p, &req(), text, FailMode::Open);
+        let open = judge(&p, &Containment::default(), &req(), text, FailMode::Open);
         assert!(matches!(open.verdict, Verdict::Allow { .. }));
         assert_eq!(
             (open.rule.as_str(), open.severity),

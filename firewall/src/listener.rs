@@ -25,6 +25,7 @@ use std::time::Duration;
 use analyzer::metrics::{Counter, Gauge, Registry};
 use arc_swap::ArcSwap;
 use rules::policy::Policy;
+use rules::policy::containment::Containment;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
@@ -74,6 +75,8 @@ pub struct Common {
     pub upstream: (String, u16),
     pub fail: FailMode,
     pub policy: Arc<ArcSwap<Policy>>,
+    /// The SOC's containment blocks in force.
+    pub containment: Arc<ArcSwap<Containment>>,
     pub sink: Sink,
     /// Producer id in events (`node/firewall`).
     pub producer: String,
@@ -86,6 +89,7 @@ impl Common {
     pub fn new(
         listener: &crate::config::Listener,
         policy: Arc<ArcSwap<Policy>>,
+        containment: Arc<ArcSwap<Containment>>,
         sink: Sink,
         producer: String,
         registry: &Registry,
@@ -95,6 +99,7 @@ impl Common {
             upstream: listener.upstream.clone(),
             fail: listener.fail_mode,
             policy,
+            containment,
             sink,
             producer,
             metrics: Metrics::register(registry, &listener.name),
@@ -175,6 +180,7 @@ impl Common {
         Common::new(
             &listener,
             Arc::new(ArcSwap::from_pointee(policy)),
+            Arc::default(),
             Sink::Memory(Default::default()),
             "t/firewall".into(),
             &Registry::new(),

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use analyzer::event::{Body, Event, Health, HealthStatus, Protocol};
 use analyzer::metrics::Registry;
 use arc_swap::ArcSwap;
+use rules::policy::containment::Containment;
 use rules::policy::{CacheStats, Policy};
 use tokio_util::sync::CancellationToken;
 
@@ -24,6 +25,8 @@ pub struct Firewall {
     pub max_connections: usize,
     pub metrics: Option<SocketAddr>,
     pub policy: Arc<ArcSwap<Policy>>,
+    /// The containment blocks (hot-reloaded with the policy).
+    pub containment: Arc<ArcSwap<Containment>>,
     pub sink: Sink,
     /// Producer id in events.
     pub producer: String,
@@ -107,6 +110,7 @@ pub async fn run(fw: Firewall, cancel: CancellationToken) -> Result<(), RunError
         let common = Common::new(
             l,
             fw.policy.clone(),
+            fw.containment.clone(),
             fw.sink.clone(),
             fw.producer.clone(),
             &registry,

@@ -54,28 +54,17 @@ async fn demo_firewall(
     [std::net::SocketAddr; 2],
 ) {
     use analyzer::event::Protocol;
-    use rules::policy::reload::{Live, PolicyFiles};
+    use rules::policy::reload::Live;
     let direct: [std::net::SocketAddr; 2] =
         [([127, 0, 0, 1], 5432).into(), ([127, 0, 0, 1], 3306).into()];
-    let p = &cfg.policy;
-    let (Some(catalog), Some(accounts), Some(rules)) =
-        (p.catalog.clone(), p.accounts.clone(), p.rules.clone())
-    else {
-        eprintln!(
-            "tianmu demo: firewall: [policy] is incomplete in {}; skipped",
-            cfg.path.display()
-        );
-        return (None, None, direct);
+    let files = match cfg.policy.live(&cfg.path) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("tianmu demo: firewall: {e}; skipped");
+            return (None, None, direct);
+        }
     };
-    let live = match Live::start(
-        PolicyFiles {
-            catalog,
-            accounts,
-            rules,
-            learned: p.learned.clone(),
-        },
-        |_| {},
-    ) {
+    let live = match Live::start(files, |_| {}) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("tianmu demo: firewall: {e}; skipped");
@@ -99,6 +88,7 @@ async fn demo_firewall(
         max_connections: cfg.firewall.max_connections,
         metrics: cfg.firewall.metrics,
         policy: live.cell(),
+        containment: live.containment(),
         sink: firewall::audit::Sink::Pipeline(pipeline.producer()),
         producer: cfg.producer("firewall"),
     };

@@ -52,7 +52,7 @@ pub enum FailModeArg {
 pub async fn run(args: FirewallArgs) -> Result<ExitCode> {
     use firewall::audit::Sink;
     use firewall::config::{FailMode, Listener, parse_host_port};
-    use rules::policy::reload::{Live, PolicyFiles, Reload};
+    use rules::policy::reload::{Live, PolicyFiles};
     let cfg = match (&args.config, &args.listen) {
         (Some(path), _) => Some(load(&ConfigArg {
             config: path.clone(),
@@ -97,34 +97,15 @@ pub async fn run(args: FirewallArgs) -> Result<ExitCode> {
             (cfg.firewall.listeners.clone(), keys)
         }
     };
-    let ([catalog, accounts, rules], learned) = match &args.policy {
-        Some(p) => {
-            let dir = p.parent().unwrap_or(std::path::Path::new("."));
-            (
-                [
-                    dir.join("catalog.toml"),
-                    dir.join("accounts.toml"),
-                    p.clone(),
-                ],
-                None,
-            )
-        }
+    let files = match &args.policy {
+        Some(p) => PolicyFiles {
+            containment: cfg.as_ref().map(|c| c.policy.containment.clone()),
+            ..PolicyFiles::beside(p)
+        },
         None => policy_files(args.config.clone())?,
     };
-    let live = Live::start(
-        PolicyFiles {
-            catalog,
-            accounts,
-            rules,
-            learned,
-        },
-        |r| match r {
-            Reload::Applied { rules } => tracing::info!(rules, "Policy reloaded."),
-            Reload::Refused(e) => {
-                tracing::error!(error = %e, "Policy change refused; the previous policy stays in force.")
-            }
-        },
-    )?;
+    // Reloads log themselves.
+    let live = Live::start(files, |_| {})?;
     let stop = cancel_on_signal_or(None);
     let (sink, pipeline, producer) = match &cfg {
         Some(cfg) => {
@@ -142,6 +123,7 @@ pub async fn run(args: FirewallArgs) -> Result<ExitCode> {
         max_connections: cfg.as_ref().map_or(1000, |c| c.firewall.max_connections),
         metrics: cfg.as_ref().and_then(|c| c.firewall.metrics),
         policy: live.cell(),
+        containment: live.containment(),
         sink,
         producer,
     };

@@ -76,7 +76,8 @@ pub enum ExplainFormat {
 
 pub fn check(config: Option<PathBuf>, files: Vec<PathBuf>) -> Result<ExitCode> {
     let files = if files.is_empty() {
-        policy_files(config)?.0.to_vec()
+        let f = policy_files(config)?;
+        vec![f.catalog, f.accounts, f.rules]
     } else {
         files
     };
@@ -132,22 +133,19 @@ pub fn coverage(protocol: ProtocolArg, failures: usize, files: &[PathBuf]) -> Re
 pub fn explain(args: ExplainArgs) -> Result<ExitCode> {
     use rules::policy::{Policy, Request, explain};
     use rules::sql::Dialect;
-    let ([catalog, accounts, policy], learned) = match &args.policy {
-        Some(p) => {
-            let dir = p.parent().unwrap_or(std::path::Path::new("."));
-            let files = [
-                dir.join("catalog.toml"),
-                dir.join("accounts.toml"),
-                p.clone(),
-            ];
-            (files, None)
-        }
+    let files = match &args.policy {
+        Some(p) => rules::policy::reload::PolicyFiles::beside(p),
         None => policy_files(args.config.clone())?,
     };
     // Reads what was learned (to say whether the fingerprint is known); explain records
     // nothing.
-    let policy = Policy::load(&catalog, &accounts, &policy, learned.as_deref())
-        .map_err(|e| anyhow::anyhow!("invalid policy:\n{e}"))?;
+    let policy = Policy::load(
+        &files.catalog,
+        &files.accounts,
+        &files.rules,
+        files.learned.as_deref(),
+    )
+    .map_err(|e| anyhow::anyhow!("invalid policy:\n{e}"))?;
     let database = match args.database {
         Some(d) => d,
         None => {

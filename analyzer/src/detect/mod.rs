@@ -141,16 +141,24 @@ impl Context<'_> {
     where
         T: clickhouse::RowOwned + clickhouse::RowRead,
     {
-        match tokio::time::timeout(self.timeout, self.db.query(sql).fetch_all::<T>()).await {
-            Ok(r) => Ok(r?),
-            Err(_) => Err(DetectError::Timeout(self.timeout)),
-        }
+        fetch(self.db, self.timeout, sql).await
     }
 
     /// The `(start, end)` of the window starting at `start`.
     pub fn bounds(&self, start: u32) -> (DateTime<Utc>, DateTime<Utc>) {
         let s = i64::from(start);
         (at(s), at(s + i64::from(self.window())))
+    }
+}
+
+/// Runs a query, giving up after `timeout`.
+pub async fn fetch<T>(db: &Client, timeout: Duration, sql: &str) -> Result<Vec<T>, DetectError>
+where
+    T: clickhouse::RowOwned + clickhouse::RowRead,
+{
+    match tokio::time::timeout(timeout, db.query(sql).fetch_all::<T>()).await {
+        Ok(r) => Ok(r?),
+        Err(_) => Err(DetectError::Timeout(timeout)),
     }
 }
 

@@ -281,7 +281,7 @@ impl Conn {
             dialect: Dialect::MySql,
             time: chrono::Utc::now(),
         };
-        let j = judge(&policy, &req, text, sh.fail);
+        let j = judge(&policy, &sh.containment.load(), &req, text, sh.fail);
         sh.metrics.decided(j.action);
         Arc::new(j)
     }

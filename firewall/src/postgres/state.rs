@@ -186,7 +186,7 @@ impl Conn {
     fn judge(&self, sh: &Shared, text: &str) -> Arc<Judged> {
         let policy = sh.policy.load();
         let req = self.request();
-        let j = judge(&policy, &req, text, sh.fail);
+        let j = judge(&policy, &sh.containment.load(), &req, text, sh.fail);
         sh.metrics.decided(j.action);
         Arc::new(j)
     }

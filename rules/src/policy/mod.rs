@@ -27,6 +27,7 @@
 //! block into an allow: rules only ever add.
 
 mod cache;
+pub mod containment;
 mod decide;
 pub mod explain;
 pub mod learn;

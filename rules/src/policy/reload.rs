@@ -4,6 +4,10 @@
 //! again and swaps the new policy in at once. An invalid change is refused: the error is
 //! logged and reported to the caller (which records it as an event), and the old policy
 //! stays in force.
+//!
+//! The containment file (see [`super::containment`]) is watched by the same watcher but
+//! lives in a cell of its own: the SOC changes it while an incident runs, and a new block
+//! must not cost the policy its decision cache.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -14,6 +18,7 @@ use arc_swap::ArcSwap;
 use notify::{RecursiveMode, Watcher};
 use tracing::{error, info};
 
+use super::containment::Containment;
 use super::{Policy, PolicyError};
 
 /// The files a policy is loaded from.
@@ -24,11 +29,28 @@ pub struct PolicyFiles {
     pub rules: PathBuf,
     /// The learned fingerprints (`None`: kept in memory).
     pub learned: Option<PathBuf>,
+    /// The containment blocks (`None`: no containment); a missing file holds none.
+    pub containment: Option<PathBuf>,
 }
 
 impl PolicyFiles {
-    fn watched(&self) -> [&Path; 3] {
-        [&self.catalog, &self.accounts, &self.rules]
+    /// The policy file `rules` with `catalog.toml` and `accounts.toml` from its folder (a
+    /// quick trial from flags: nothing learned is kept, no containment).
+    pub fn beside(rules: &Path) -> PolicyFiles {
+        let dir = rules.parent().unwrap_or(Path::new("."));
+        PolicyFiles {
+            catalog: dir.join("catalog.toml"),
+            accounts: dir.join("accounts.toml"),
+            rules: rules.to_owned(),
+            learned: None,
+            containment: None,
+        }
+    }
+
+    fn watched(&self) -> Vec<&Path> {
+        let mut out: Vec<&Path> = vec![&self.catalog, &self.accounts, &self.rules];
+        out.extend(self.containment.as_deref());
+        out
     }
 }
 
@@ -39,6 +61,10 @@ pub enum Reload {
     Applied { rules: usize },
     /// The files do not validate; the previous policy stays in force.
     Refused(PolicyError),
+    /// The containment file changed; this many blocks are in it now.
+    Containment { blocks: usize },
+    /// The containment file does not validate; the previous blocks stay in force.
+    ContainmentRefused(crate::file::FileError),
 }
 
 /// Why watching could not start.
@@ -59,6 +85,7 @@ const QUIET: Duration = Duration::from_millis(250);
 /// The policy in force, kept current from its files.
 pub struct Live {
     current: Arc<ArcSwap<Policy>>,
+    containment: Arc<ArcSwap<Containment>>,
     files: PolicyFiles,
     _watcher: notify::RecommendedWatcher,
 }
@@ -77,14 +104,28 @@ impl Live {
             files.learned.as_deref(),
         )?;
         let current = Arc::new(ArcSwap::from_pointee(first));
-        let (tx, rx) = mpsc::channel::<()>();
-        let ours: Vec<PathBuf> = files.watched().iter().map(|p| absolute(p)).collect();
+        let contained = match &files.containment {
+            Some(path) => Containment::load(path).map_err(|e| PolicyError(vec![e]))?,
+            None => Containment::default(),
+        };
+        let containment = Arc::new(ArcSwap::from_pointee(contained));
+        // What changed: the policy (true) or the containment file (false).
+        let (tx, rx) = mpsc::channel::<bool>();
+        let ours: Vec<PathBuf> = [&files.catalog, &files.accounts, &files.rules]
+            .iter()
+            .map(|p| absolute(p))
+            .collect();
+        let blocks = files.containment.as_deref().map(absolute);
         let mut watcher =
             notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-                if let Ok(event) = event
-                    && event.paths.iter().any(|p| ours.contains(&absolute(p)))
-                {
-                    let _ = tx.send(());
+                let Ok(event) = event else { return };
+                for p in &event.paths {
+                    let p = absolute(p);
+                    if ours.contains(&p) {
+                        let _ = tx.send(true);
+                    } else if blocks.as_ref() == Some(&p) {
+                        let _ = tx.send(false);
+                    }
                 }
             })
             .map_err(|source| WatchError::Watch {
@@ -92,7 +133,16 @@ impl Live {
                 source,
             })?;
         let mut dirs: Vec<PathBuf> = files.watched().iter().map(|p| parent(p)).collect();
+        dirs.sort();
         dirs.dedup();
+        if let Some(c) = &files.containment {
+            // Watched before the first block is written: its folder must exist.
+            let dir = parent(c);
+            std::fs::create_dir_all(&dir).map_err(|e| WatchError::Watch {
+                path: dir,
+                source: notify::Error::io(e),
+            })?;
+        }
         for dir in dirs {
             watcher
                 .watch(&dir, RecursiveMode::NonRecursive)
@@ -101,14 +151,23 @@ impl Live {
                     source,
                 })?;
         }
-        let (swap, reload_files) = (current.clone(), files.clone());
+        let (swap, blocks, reload_files) = (current.clone(), containment.clone(), files.clone());
         std::thread::Builder::new()
             .name("policy-reload".into())
             .spawn(move || {
                 // One reload per burst of changes; ends when the watcher is dropped.
-                while rx.recv().is_ok() {
-                    while rx.recv_timeout(QUIET).is_ok() {}
-                    on_reload(&reload(&swap, &reload_files));
+                while let Ok(first) = rx.recv() {
+                    let (mut policy, mut contained) = (first, !first);
+                    while let Ok(more) = rx.recv_timeout(QUIET) {
+                        policy |= more;
+                        contained |= !more;
+                    }
+                    if policy {
+                        on_reload(&reload(&swap, &reload_files));
+                    }
+                    if contained && let Some(path) = &reload_files.containment {
+                        on_reload(&reload_containment(&blocks, path));
+                    }
                 }
             })
             .map_err(|e| WatchError::Watch {
@@ -117,6 +176,7 @@ impl Live {
             })?;
         Ok(Live {
             current,
+            containment,
             files,
             _watcher: watcher,
         })
@@ -133,9 +193,29 @@ impl Live {
         self.current.clone()
     }
 
+    /// The containment blocks in force, for code that checks them per statement.
+    pub fn containment(&self) -> Arc<ArcSwap<Containment>> {
+        self.containment.clone()
+    }
+
     /// Reloads at once (SIGHUP, tests).
     pub fn reload(&self) -> Reload {
         reload(&self.current, &self.files)
+    }
+}
+
+fn reload_containment(current: &ArcSwap<Containment>, path: &Path) -> Reload {
+    match Containment::load(path) {
+        Ok(c) => {
+            let blocks = c.blocks.len();
+            current.store(Arc::new(c));
+            info!(blocks, path = %path.display(), "Containment reloaded.");
+            Reload::Containment { blocks }
+        }
+        Err(e) => {
+            error!(error = %e, "Containment change refused; the previous blocks stay in force.");
+            Reload::ContainmentRefused(e)
+        }
     }
 }
 
@@ -202,6 +282,7 @@ mod tests {
                 accounts: path("accounts.toml"),
                 rules: path("policy.toml"),
                 learned: None,
+                containment: None,
             },
             move |r| {
                 if let Reload::Refused(e) = r {
@@ -232,5 +313,59 @@ mod tests {
         );
         assert_eq!(live.policy().rules.rules.len(), 2);
         assert!(matches!(live.reload(), Reload::Refused(_)));
+    }
+
+    #[test]
+    fn containment_changes_are_picked_up_without_touching_the_policy() {
+        use super::super::containment::{Block, Target};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = |n: &str| dir.path().join(n);
+        std::fs::write(path("catalog.toml"), CATALOG).expect("write");
+        std::fs::write(path("accounts.toml"), ACCOUNTS).expect("write");
+        std::fs::write(path("policy.toml"), ONE_RULE).expect("write");
+        let blocks = path("state/containment.toml");
+        let refused = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let seen = refused.clone();
+        let live = Live::start(
+            PolicyFiles {
+                catalog: path("catalog.toml"),
+                accounts: path("accounts.toml"),
+                rules: path("policy.toml"),
+                learned: None,
+                containment: Some(blocks.clone()),
+            },
+            move |r| {
+                if let Reload::ContainmentRefused(e) = r {
+                    seen.lock().expect("lock").push(e.to_string());
+                }
+            },
+        )
+        .expect("start");
+        let policy = live.policy();
+        let cell = live.containment();
+        assert!(cell.load().blocks.is_empty(), "no file yet, no blocks");
+        let now = chrono::Utc::now();
+        let block = Block::new(
+            Target::Account("a".into()),
+            now,
+            Duration::from_secs(60),
+            "wang",
+            None,
+            "test",
+        );
+        super::super::containment::Containment::add(&blocks, block.clone()).expect("add");
+        wait_for("the block", || cell.load().blocks.len() == 1);
+        assert!(
+            cell.load()
+                .refuses("a", "127.0.0.1".parse().expect("ip"), 0, now)
+                .is_some()
+        );
+        assert!(
+            Arc::ptr_eq(&policy, &live.policy()),
+            "the policy was not rebuilt"
+        );
+        std::fs::write(&blocks, "[[block]]\nid = 'x'\n").expect("write");
+        wait_for("the refusal", || !refused.lock().expect("lock").is_empty());
+        assert_eq!(cell.load().blocks, vec![block], "the blocks in force stay");
     }
 }
