@@ -105,7 +105,7 @@ pub struct Config {
 /// The roles a `tianmu` process plays; each has its own spool under `spool.path`, so that
 /// the firewall, the sensor and the analyzer of one host share one config file without
 /// sharing a spool (a spool has one writer).
-pub const ROLES: [&str; 5] = ["firewall", "sensor", "analyzer", "demo", "inject"];
+pub const ROLES: [&str; 6] = ["firewall", "sensor", "analyzer", "demo", "inject", "alert"];
 
 impl Config {
     /// The spool of the process playing `role` (one of [`ROLES`]).

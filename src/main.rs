@@ -63,6 +63,16 @@ enum Command {
         #[command(subcommand)]
         command: cmd::rules::RulesCommand,
     },
+    /// Handle alerts: list, show, acknowledge, assign, contain, close, sign off, …
+    Alert {
+        #[command(subcommand)]
+        command: cmd::alert::AlertCommand,
+    },
+    /// Block an account, address or statement shape on every firewall for a while.
+    Contain {
+        #[command(subcommand)]
+        command: cmd::alert::ContainCommand,
+    },
     /// Export a risk-assessment report for a period.
     Report(ConfigArg),
     /// List or run emergency drills.
@@ -146,6 +156,8 @@ async fn run(command: Command) -> Result<ExitCode> {
             } => cmd::rules::coverage(protocol, failures, &files),
         },
         Command::Report(_) => not_built("report"),
+        Command::Alert { command } => cmd::alert::alert(command).await,
+        Command::Contain { command } => cmd::alert::contain(command).await,
         Command::Drill(_) => not_built("drill"),
         Command::Traffic(args) => cmd::traffic::run(args).await,
         Command::Pipeline { command } => cmd::pipeline::run(command).await,

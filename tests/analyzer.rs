@@ -8,17 +8,13 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
 
-use analyzer::config::{ClickHouseConfig, SpoolConfig};
 use analyzer::event::{
     Action, Body, Event, Health, HealthStatus, Observer, Protocol, Severity, Statement,
     StatementKind, Touched,
 };
-use analyzer::pipeline::{Mode, Pipeline};
 use chrono::{DateTime, Duration as Span, NaiveTime, Utc};
 use common::*;
-use tokio_util::sync::CancellationToken;
 
 /// Local time of the platform: China Standard Time, the analyzer's default `utc-offset`.
 const CST: i64 = 8 * 3600;
@@ -381,34 +377,6 @@ fn traffic() -> (Vec<Event>, Expected) {
     (ev, want)
 }
 
-/// Ships `events` to the scratch database through a real spool and shipper.
-fn ship(s: &Scratch, events: Vec<Event>) {
-    let ch = ClickHouseConfig {
-        url: s.url.clone(),
-        database: s.database.clone(),
-        user: "default".into(),
-        password: String::new(),
-        timeout: Duration::from_secs(10),
-        retention_days: 180,
-    };
-    let spool = SpoolConfig::at(s.dir.path().join("spool").join("inject"));
-    let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
-    rt.block_on(async {
-        let pipeline = Pipeline::start(&spool, &ch, Mode::Drain).expect("pipeline starts");
-        let n = events.len();
-        let written = pipeline
-            .producer()
-            .emit_durable(events)
-            .await
-            .expect("events spooled");
-        assert_eq!(written, n);
-        pipeline
-            .finish(CancellationToken::new())
-            .await
-            .expect("events shipped");
-    });
-}
-
 fn analyze(s: &Scratch) -> Vec<serde_json::Value> {
     let out = s.run(&["analyzer", "--once", "--since", "10m"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -436,7 +404,7 @@ fn each_scenario_raises_its_alert_once_and_normal_traffic_none() {
     std::fs::write(s.config(), config).expect("write config");
 
     let (events, want) = traffic();
-    ship(&s, events);
+    s.ship(events);
 
     let alerts = analyze(&s);
     let mut got: BTreeMap<(String, String), (String, BTreeSet<String>)> = BTreeMap::new();

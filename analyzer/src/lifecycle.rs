@@ -16,15 +16,18 @@
 //! time to close to the close that stands.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use clickhouse::Client;
+use rules::policy::containment::{Block, Containment, ContainmentError, Target};
 use uuid::Uuid;
 
 use crate::alert::ACTOR;
 use crate::detect::{DetectError, fetch, quote, quote_list};
 use crate::event::{Alert, AlertState, Body, Event, Resolution, Severity, Transition};
+use crate::pipeline::{EmitError, Producer};
 
 /// What an operator does with an alert.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -614,6 +617,151 @@ pub async fn find(db: &Client, timeout: Duration, prefix: &str) -> Result<Vec<Uu
 /// The event that records `t`.
 pub fn event(producer: &str, t: Transition) -> Event {
     Event::new(producer, Body::Transition(t))
+}
+
+/// The operator at this terminal: the user `sudo` was run by, else the login user.
+pub fn operator() -> String {
+    ["SUDO_USER", "USER", "LOGNAME"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|u| !u.trim().is_empty()))
+        .unwrap_or_else(|| "operator".to_owned())
+}
+
+/// Why an operator's action was not recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum DeskError {
+    #[error(transparent)]
+    Lifecycle(#[from] LifecycleError),
+    #[error(transparent)]
+    ClickHouse(#[from] DetectError),
+    #[error("cannot record the transition: {0}")]
+    Emit(#[from] EmitError),
+    #[error(transparent)]
+    Containment(#[from] ContainmentError),
+    #[error("no alert {0}")]
+    NoAlert(String),
+    #[error("`{0}` starts several alert ids: give more of it")]
+    Ambiguous(String),
+}
+
+/// Where the SOC's actions go: the one path the command line and the console share. An
+/// action is checked against the alert's transitions as ClickHouse has them now, then
+/// recorded durably (in the spool before it returns); a containment is written to the
+/// containment file first, so the transition never claims a block that is not there.
+pub struct Desk<'a> {
+    pub db: &'a Client,
+    pub timeout: Duration,
+    pub producer: &'a Producer,
+    /// Producer id of the transitions (`node/console`).
+    pub producer_id: &'a str,
+    /// The containment file the firewalls watch.
+    pub containment: &'a Path,
+}
+
+impl Desk<'_> {
+    /// The alert whose id is or starts with `id`.
+    pub async fn alert(&self, id: &str) -> Result<AlertRecord, DeskError> {
+        let found = match Uuid::parse_str(id.trim()) {
+            Ok(u) => vec![u],
+            Err(_) => find(self.db, self.timeout, id).await?,
+        };
+        let filter = match found[..] {
+            [one] => ListFilter {
+                ids: vec![one],
+                ..ListFilter::default()
+            },
+            [] => return Err(DeskError::NoAlert(id.to_owned())),
+            _ => return Err(DeskError::Ambiguous(id.to_owned())),
+        };
+        list(self.db, self.timeout, &filter)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| DeskError::NoAlert(id.to_owned()))
+    }
+
+    /// `actor` takes `action` on `alert`.
+    pub async fn act(
+        &self,
+        alert: &str,
+        action: &Action,
+        actor: &str,
+        note: &str,
+    ) -> Result<Transition, DeskError> {
+        let record = self.alert(alert).await?;
+        let t = record
+            .timeline
+            .apply(record.alert.alert_id, action, actor, note)?;
+        self.record(t.clone()).await?;
+        Ok(t)
+    }
+
+    /// Blocks `target` for `duration` on every firewall; with an alert, only when the
+    /// alert may be contained now, and recorded as its `contained` transition.
+    pub async fn contain(
+        &self,
+        alert: Option<&str>,
+        target: Target,
+        duration: Duration,
+        actor: &str,
+        note: &str,
+    ) -> Result<Block, DeskError> {
+        let record = match alert {
+            Some(a) => Some(self.alert(a).await?),
+            None => None,
+        };
+        let block = Block::new(
+            target,
+            Utc::now(),
+            duration,
+            actor,
+            record.as_ref().map(|r| r.alert.alert_id.to_string()),
+            note,
+        );
+        let what = format!(
+            "{} blocked for {} ({})",
+            block.target,
+            humantime::format_duration(duration),
+            block.id
+        );
+        let transition = match &record {
+            Some(r) => {
+                Some(
+                    r.timeline
+                        .apply(r.alert.alert_id, &Action::Contain(what), actor, note)?,
+                )
+            }
+            None => None,
+        };
+        let block = Containment::add(self.containment, block)?;
+        if let Some(t) = transition {
+            self.record(t).await?;
+        }
+        Ok(block)
+    }
+
+    /// Lifts the block `id` before it expires; recorded on its alert when it has one.
+    pub async fn lift(&self, id: &str, actor: &str, note: &str) -> Result<Block, DeskError> {
+        let block = Containment::lift(self.containment, id, Utc::now())?;
+        if let Some(alert) = &block.alert {
+            let record = self.alert(alert).await?;
+            let t = record.timeline.apply(
+                record.alert.alert_id,
+                &Action::Lift(format!("{} unblocked ({})", block.target, block.id)),
+                actor,
+                note,
+            )?;
+            self.record(t).await?;
+        }
+        Ok(block)
+    }
+
+    async fn record(&self, t: Transition) -> Result<(), DeskError> {
+        self.producer
+            .emit_durable(vec![event(self.producer_id, t)])
+            .await?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

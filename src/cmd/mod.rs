@@ -1,5 +1,6 @@
 //! One module per command: its arguments and the code that runs it.
 
+pub mod alert;
 pub mod analyzer;
 pub mod demo;
 pub mod firewall;

@@ -100,6 +100,36 @@ impl Scratch {
         s
     }
 
+    /// Ships `events` to the scratch database through a real spool and shipper.
+    pub fn ship(&self, events: Vec<analyzer::event::Event>) {
+        use analyzer::config::{ClickHouseConfig, SpoolConfig};
+        use analyzer::pipeline::{Mode, Pipeline};
+        let ch = ClickHouseConfig {
+            url: self.url.clone(),
+            database: self.database.clone(),
+            user: "default".into(),
+            password: String::new(),
+            timeout: Duration::from_secs(10),
+            retention_days: 180,
+        };
+        let spool = SpoolConfig::at(self.dir.path().join("spool").join("inject"));
+        let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
+        rt.block_on(async {
+            let pipeline = Pipeline::start(&spool, &ch, Mode::Drain).expect("pipeline starts");
+            let n = events.len();
+            let written = pipeline
+                .producer()
+                .emit_durable(events)
+                .await
+                .expect("events spooled");
+            assert_eq!(written, n);
+            pipeline
+                .finish(tokio_util::sync::CancellationToken::new())
+                .await
+                .expect("events shipped");
+        });
+    }
+
     pub fn config(&self) -> PathBuf {
         self.dir.path().join("tianmu.toml")
     }
