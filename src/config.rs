@@ -258,6 +258,14 @@ mod tests {
                 "tianmu.toml:2: clickhouse.retention-days: invalid type",
             ),
             ("[clickhouse]\n", "tianmu.toml:1: missing field `spool`"),
+            (
+                "[spool]\npath = 's'\n[report]\nassessor = ' '\n",
+                "tianmu.toml:4: report.assessor: is empty",
+            ),
+            (
+                "[spool]\npath = 's'\n[report]\nsigner = 'x'\n",
+                "tianmu.toml:4: report.signer: unknown field `signer`",
+            ),
         ];
         for (text, want) in cases {
             let err = load(text)

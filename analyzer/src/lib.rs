@@ -11,6 +11,7 @@ pub mod event;
 pub mod lifecycle;
 pub mod metrics;
 pub mod pipeline;
+pub mod report;
 pub mod schema;
 pub mod ship;
 pub mod spool;
