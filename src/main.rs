@@ -74,7 +74,7 @@ enum Command {
         command: cmd::alert::ContainCommand,
     },
     /// Export a risk-assessment report for a period.
-    Report(ConfigArg),
+    Report(cmd::report::ReportArgs),
     /// List or run emergency drills.
     Drill(ConfigArg),
     /// Generate demo-platform traffic (normal or a scenario).
@@ -155,7 +155,7 @@ async fn run(command: Command) -> Result<ExitCode> {
                 files,
             } => cmd::rules::coverage(protocol, failures, &files),
         },
-        Command::Report(_) => not_built("report"),
+        Command::Report(args) => cmd::report::run(args).await,
         Command::Alert { command } => cmd::alert::alert(command).await,
         Command::Contain { command } => cmd::alert::contain(command).await,
         Command::Drill(_) => not_built("drill"),

@@ -5,6 +5,7 @@ pub mod analyzer;
 pub mod demo;
 pub mod firewall;
 pub mod pipeline;
+pub mod report;
 pub mod rules;
 pub mod sensor;
 pub mod traffic;
