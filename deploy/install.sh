@@ -32,6 +32,9 @@ set -euo pipefail
 #   and python3-pymysql is PyMySQL for Debian's /usr/bin/python3 (tests/firewall_mysql.rs
 #   runs both through the MySQL firewall).
 # - python3-pip: pip for the psycopg 3 install of step 4.
+# - chromium renders `tianmu report --format html` headless in tests/report.rs (a
+#   screenshot and an A4 PDF); fonts-noto-cjk gives it the Chinese glyphs the report is
+#   written in (without a CJK font every character prints as a box).
 PACKAGES=(
     clickhouse-server
     clickhouse-client
@@ -49,6 +52,8 @@ PACKAGES=(
     python3-pip
     libmariadb-java
     python3-pymysql
+    chromium
+    fonts-noto-cjk
 )
 
 POLICY_RC=/usr/sbin/policy-rc.d
@@ -177,7 +182,7 @@ else
 fi
 
 # --- step 6: sanity checks of what the project uses --------------------------
-for bin in clickhouse-server clickhouse-client psql pgbench mariadb sysbench curl pkg-config java javac; do
+for bin in clickhouse-server clickhouse-client psql pgbench mariadb sysbench curl pkg-config java javac chromium; do
     # clickhouse-server lives in /usr/sbin, which a non-root PATH may lack.
     command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/sbin/$bin" ] \
         || die "$bin not found after install"
