@@ -119,6 +119,11 @@ impl Live {
         let mut watcher =
             notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
                 let Ok(event) = event else { return };
+                // Reading a file is an event too (inotify's open and close): reloading on
+                // those would reload forever, since the reload reads the files.
+                if event.kind.is_access() {
+                    return;
+                }
                 for p in &event.paths {
                     let p = absolute(p);
                     if ours.contains(&p) {
@@ -367,5 +372,37 @@ mod tests {
         std::fs::write(&blocks, "[[block]]\nid = 'x'\n").expect("write");
         wait_for("the refusal", || !refused.lock().expect("lock").is_empty());
         assert_eq!(cell.load().blocks, vec![block], "the blocks in force stay");
+    }
+
+    #[test]
+    fn reading_the_files_does_not_reload_them() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = |n: &str| dir.path().join(n);
+        std::fs::write(path("catalog.toml"), CATALOG).expect("write");
+        std::fs::write(path("accounts.toml"), ACCOUNTS).expect("write");
+        std::fs::write(path("policy.toml"), ONE_RULE).expect("write");
+        let reloads = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = reloads.clone();
+        let live = Live::start(PolicyFiles::beside(&path("policy.toml")), move |_| {
+            seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        })
+        .expect("start");
+        // Another process reading the policy (a sensor, `rules check`) and the reload's own
+        // reads are not changes.
+        for _ in 0..5 {
+            for f in ["catalog.toml", "accounts.toml", "policy.toml"] {
+                std::fs::read_to_string(path(f)).expect("read");
+            }
+        }
+        std::thread::sleep(QUIET * 4);
+        assert_eq!(reloads.load(std::sync::atomic::Ordering::Relaxed), 0);
+        // A change still reloads, once.
+        std::fs::write(path("policy.toml"), format!("{ONE_RULE}# edited\n")).expect("write");
+        wait_for("the reload", || {
+            reloads.load(std::sync::atomic::Ordering::Relaxed) == 1
+        });
+        std::thread::sleep(QUIET * 4);
+        assert_eq!(reloads.load(std::sync::atomic::Ordering::Relaxed), 1);
+        drop(live);
     }
 }
