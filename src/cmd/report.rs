@@ -32,6 +32,7 @@ pub struct ReportArgs {
     /// End of the period, excluded; a date alone means the end of that day.
     #[arg(long, value_name = "TIME")]
     to: String,
+    /// Output format.
     #[arg(long, value_enum, default_value = "html")]
     format: FormatArg,
     /// Output file (html, md, json; `-` for standard output), or folder (csv).
