@@ -1,4 +1,267 @@
 //! The SOC's terminal: app state ← background data loader; ui/<screen>; actions → analyzer.
-//! So far: the configuration; `tianmu console` says the terminal is not built yet.
+//!
+//! ```text
+//!  keys, mouse, resize ─► app::App::handle_* ─► Vec<Command> ─┬─► data loader (reload, filter, evidence)
+//!  data::Loader updates ─► app::App::update                     ├─► lifecycle transition → pipeline → ClickHouse
+//!  1 s clock ────────────► app::App::tick                       └─► quit
+//!  every input ──────────► ui::draw (from the state only)
+//! ```
+//!
+//! [`run`] owns the loop; everything it calls into is pure (`app`, `ui`) or a task (`data`).
 
+pub mod app;
 pub mod config;
+pub mod data;
+#[doc(hidden)]
+pub mod fixture;
+pub mod i18n;
+pub mod keys;
+pub mod term;
+pub mod ui;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use analyzer::config::ClickHouseConfig;
+use analyzer::event::{AlertState, Resolution, Transition};
+use analyzer::lifecycle::{self, Desk, DeskError, Step};
+use analyzer::pipeline::Producer;
+use chrono::Utc;
+use crossterm::event::{Event as TermEvent, EventStream, KeyEventKind};
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+
+use crate::app::{App, Command};
+use crate::config::ConsoleConfig;
+use crate::data::{Request, Source};
+use crate::i18n::Msg;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConsoleError {
+    #[error(transparent)]
+    Term(#[from] term::TermError),
+    #[error("terminal: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// What the console's desk (`analyzer::lifecycle::Desk`, shared with `tianmu alert` and
+/// `tianmu contain`) needs besides ClickHouse.
+pub struct DeskParts {
+    pub producer: Producer,
+    /// The producer id of the transitions (`<node>/console`).
+    pub producer_id: String,
+    /// The containment file the firewalls watch (`[policy] containment`).
+    pub containment: PathBuf,
+}
+
+/// What the console runs with.
+pub struct Options {
+    pub console: ConsoleConfig,
+    pub clickhouse: ClickHouseConfig,
+    /// The operator (the OS user).
+    pub actor: String,
+    /// `None` in read-only mode.
+    pub desk: Option<DeskParts>,
+    /// Where logs go while the TUI runs.
+    pub log: Option<PathBuf>,
+}
+
+/// Runs the console until the operator quits (or SIGTERM/SIGHUP).
+pub async fn run(opts: Options) -> Result<(), ConsoleError> {
+    let mut app = App::new(&opts.console, opts.actor.clone(), Utc::now());
+    app.utc_offset = *chrono::Local::now().offset();
+    if opts.desk.is_none() {
+        app.read_only = true;
+    }
+    let source = Source::new(&opts.clickhouse);
+    let desk = opts
+        .desk
+        .map(|parts| std::sync::Arc::new((source.clone(), parts)));
+    let mut loader = data::spawn(source, opts.console.refresh, app.event_filter.clone());
+    let mut term = term::Term::enter(opts.log.as_deref())?;
+    let size = term.terminal.size()?;
+    app.resize(size.width, size.height);
+    tracing::info!(actor = %app.actor, read_only = app.read_only, "Console started.");
+    let (done_tx, mut done_rx) = mpsc::channel::<Done>(16);
+    let mut input = EventStream::new();
+    let mut clock = tokio::time::interval(Duration::from_secs(1));
+    let mut stop = signals();
+    loop {
+        term.terminal.draw(|f| ui::draw(f, &app))?;
+        let commands = tokio::select! {
+            ev = input.next() => match ev {
+                Some(Ok(TermEvent::Key(k))) if k.kind != KeyEventKind::Release => app.handle_key(k),
+                Some(Ok(TermEvent::Mouse(m))) => app.handle_mouse(m),
+                Some(Ok(TermEvent::Resize(w, h))) => {
+                    app.resize(w, h);
+                    Vec::new()
+                }
+                Some(Ok(_)) => Vec::new(),
+                Some(Err(e)) => return Err(e.into()),
+                None => break,
+            },
+            Some(update) = loader.updates.recv() => {
+                app.update(update);
+                Vec::new()
+            }
+            Some((result, recorded)) = done_rx.recv() => {
+                if let Some(t) = recorded {
+                    optimistic(&mut app, &t);
+                    let _ = loader.requests.try_send(Request::Reload);
+                }
+                app.done(result);
+                Vec::new()
+            }
+            _ = clock.tick() => {
+                app.tick(Utc::now());
+                Vec::new()
+            }
+            _ = stop.recv() => break,
+        };
+        for c in commands {
+            match c {
+                Command::Quit => {}
+                Command::Reload => {
+                    let _ = loader.requests.try_send(Request::Reload);
+                }
+                Command::SetEventFilter(f) => {
+                    let _ = loader.requests.try_send(Request::Filter(f));
+                }
+                Command::LoadEvidence { alert, ids, around } => {
+                    let _ = loader
+                        .requests
+                        .try_send(Request::Evidence { alert, ids, around });
+                }
+                c @ (Command::Act { .. } | Command::Contain { .. }) => {
+                    execute(&desk, &app, done_tx.clone(), c)
+                }
+            }
+        }
+        if app.quit {
+            break;
+        }
+    }
+    drop(term);
+    tracing::info!("Console stopped.");
+    Ok(())
+}
+
+type Done = (Result<String, String>, Option<Transition>);
+
+/// Runs an alert action or a containment through the desk, off the UI loop; the outcome
+/// comes back on `done`.
+fn execute(
+    desk: &Option<std::sync::Arc<(Source, DeskParts)>>,
+    app: &App,
+    done: mpsc::Sender<Done>,
+    command: Command,
+) {
+    let Some(desk) = desk.clone() else {
+        let _ = done.try_send((Err(app.t(Msg::ActionsDisabled).into()), None));
+        return;
+    };
+    let (ok, failed) = (app.t(Msg::Recorded), app.t(Msg::Failed));
+    let actor = app.actor.clone();
+    tokio::spawn(async move {
+        let (source, parts) = &*desk;
+        let d = Desk {
+            db: &source.db,
+            timeout: source.timeout,
+            producer: &parts.producer,
+            producer_id: &parts.producer_id,
+            containment: &parts.containment,
+        };
+        let result: Result<(String, Transition), DeskError> = match command {
+            Command::Act {
+                alert,
+                action,
+                note,
+                ..
+            } => d
+                .act(&alert.to_string(), &action, &actor, &note)
+                .await
+                .map(|t| (lifecycle::state_name(t.state).to_owned(), t)),
+            Command::Contain {
+                alert,
+                target,
+                duration,
+                ..
+            } => d
+                .contain(Some(&alert.to_string()), target, duration, &actor, "")
+                .await
+                .map(|block| {
+                    // The step just written, shown until the next load brings it back.
+                    let t = Transition {
+                        alert_id: alert,
+                        state: AlertState::Contained,
+                        actor: actor.clone(),
+                        note: block.message(),
+                        resolution: Resolution::None,
+                    };
+                    (block.message(), t)
+                }),
+            _ => return,
+        };
+        let out = match result {
+            Ok((what, t)) => {
+                tracing::info!(alert = %t.alert_id, state = lifecycle::state_name(t.state), actor = %t.actor, "{what}");
+                (Ok(format!("{what}: {ok}")), Some(t))
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "Console action failed.");
+                (Err(format!("{failed}: {e}")), None)
+            }
+        };
+        let _ = done.send(out).await;
+    });
+}
+
+/// Shows a recorded step at once; the next snapshot brings it back from ClickHouse.
+fn optimistic(app: &mut App, t: &Transition) {
+    let Some(data) = app.data.as_mut() else {
+        return;
+    };
+    if let Some(r) = data
+        .alerts
+        .iter_mut()
+        .find(|r| r.alert.alert_id == t.alert_id)
+    {
+        r.timeline.steps.push(Step {
+            time: Utc::now(),
+            state: t.state,
+            actor: t.actor.clone(),
+            note: t.note.clone(),
+            resolution: t.resolution,
+        });
+    }
+}
+
+/// Where logs go while the TUI covers the terminal: `$XDG_STATE_HOME/tianmu/console.log`
+/// or `~/.local/state/tianmu/console.log`.
+pub fn log_file() -> Option<PathBuf> {
+    let state = std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))?;
+    Some(state.join("tianmu").join("console.log"))
+}
+
+/// SIGTERM or SIGHUP (the terminal went away) end the console cleanly.
+fn signals() -> mpsc::Receiver<()> {
+    let (tx, rx) = mpsc::channel(1);
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut hup)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) else {
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = hup.recv() => {}
+        }
+        let _ = tx.send(()).await;
+    });
+    rx
+}
