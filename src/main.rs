@@ -138,14 +138,7 @@ async fn run(command: Command) -> Result<ExitCode> {
         Command::Firewall(args) => cmd::firewall::run(args).await,
         Command::Sensor(args) => cmd::sensor::run(args).await,
         Command::Analyzer(args) => cmd::analyzer::run(args).await,
-        Command::Console(c) => {
-            let cfg = load(&c)?;
-            eprintln!(
-                "configured language {:?}, refresh {:?}, read-only {}",
-                cfg.console.language, cfg.console.refresh, cfg.console.read_only
-            );
-            not_built("console")
-        }
+        Command::Console(c) => cmd::console::run(c).await,
         Command::Rules { command } => match command {
             cmd::rules::RulesCommand::Check { config, files } => cmd::rules::check(config, files),
             cmd::rules::RulesCommand::Explain(args) => cmd::rules::explain(args),

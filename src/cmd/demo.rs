@@ -271,7 +271,10 @@ pub async fn run(cfg: Config) -> Result<ExitCode> {
     let traffic = demo_traffic(&cfg.demo, route, stop.clone());
     let analyzer = demo_analyzer(&cfg, stop.clone());
     let sensor = super::sensor::demo(&cfg, pipeline.producer(), stop.clone());
-    eprintln!("tianmu demo: console: not built yet, skipped");
+    eprintln!(
+        "tianmu demo: the console: `tianmu console -c {}` in a second terminal",
+        cfg.path.display()
+    );
     eprintln!("tianmu demo: press Ctrl-C to stop");
     let producer = pipeline.producer();
     let id = cfg.producer("pipeline");

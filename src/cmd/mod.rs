@@ -2,6 +2,7 @@
 
 pub mod alert;
 pub mod analyzer;
+pub mod console;
 pub mod demo;
 pub mod firewall;
 pub mod pipeline;
