@@ -61,14 +61,8 @@ fn until(port: u16, user: &str, ok: bool, containing: &str) -> Duration {
     }
 }
 
-#[test]
-fn an_alert_is_handled_to_its_close_and_its_containment_blocks_the_account_on_the_firewall() {
-    let fw = Firewall::start("contain", &["--upstream", "127.0.0.1:5432"]);
-    let port = fw.port;
-    let (ok, text) = psql(port, "analyst_li", "SELECT count(*) FROM population");
-    assert!(ok, "analyst_li works before: {text}");
-
-    // An alert as the analyzer raises it.
+/// An alert about analyst_li as the analyzer raises it; its id.
+fn raise(fw: &Firewall) -> String {
     let now = Utc::now();
     let alert = Alert {
         alert_id: uuid::Uuid::now_v7(),
@@ -81,7 +75,6 @@ fn an_alert_is_handled_to_its_close_and_its_containment_blocks_the_account_on_th
         evidence: vec![],
         drill_id: None,
     };
-    let id = alert.alert_id.to_string();
     fw.scratch.ship(vec![
         Event::new("test/analyzer", Body::Alert(alert.clone())),
         Event::new(
@@ -95,6 +88,28 @@ fn an_alert_is_handled_to_its_close_and_its_containment_blocks_the_account_on_th
             }),
         ),
     ]);
+    alert.alert_id.to_string()
+}
+
+fn steps(fw: &Firewall, id: &str) -> Vec<String> {
+    let rows = query(
+        &fw.scratch.url,
+        &format!(
+            "SELECT state, actor FROM {}.alert_transitions WHERE alert_id = toUUID('{id}') ORDER BY time, usec",
+            fw.scratch.database
+        ),
+    );
+    rows.lines().map(str::to_owned).collect()
+}
+
+#[test]
+fn an_alert_is_handled_to_its_close_and_its_containment_blocks_the_account_on_the_firewall() {
+    let fw = Firewall::start("contain", &["--upstream", "127.0.0.1:5432"]);
+    let port = fw.port;
+    let (ok, text) = psql(port, "analyst_li", "SELECT count(*) FROM population");
+    assert!(ok, "analyst_li works before: {text}");
+
+    let id = raise(&fw);
     let listed = tianmu(&fw, "wang", &["alert", "list"], true);
     assert!(
         listed.contains(&id[..8]) && listed.contains("new"),
@@ -171,16 +186,8 @@ fn an_alert_is_handled_to_its_close_and_its_containment_blocks_the_account_on_th
         shown.contains("resolution  tp-no-impact, signed off by zhao"),
         "{shown}"
     );
-    let rows = query(
-        &fw.scratch.url,
-        &format!(
-            "SELECT state, actor FROM {}.alert_transitions WHERE alert_id = toUUID('{id}') ORDER BY time, usec",
-            fw.scratch.database
-        ),
-    );
-    let steps: Vec<&str> = rows.lines().collect();
     assert_eq!(
-        steps,
+        steps(&fw, &id),
         [
             "new\tanalyzer",
             "acknowledged\twang",
@@ -188,8 +195,35 @@ fn an_alert_is_handled_to_its_close_and_its_containment_blocks_the_account_on_th
             "closed\twang",
             "signed_off\tzhao",
             "lifted\twang",
+        ]
+    );
+
+    // A block that expires: the firewall serves the account again at its end by itself;
+    // the analyzer removes it from the file and records the expiry on its alert.
+    let second = raise(&fw);
+    tianmu(
+        &fw,
+        "wang",
+        &[
+            "alert",
+            "contain",
+            &second,
+            "--account",
+            "analyst_li",
+            "--for",
+            "3s",
         ],
-        "{rows}"
+        true,
+    );
+    until(port, "analyst_li", false, "blocked by containment");
+    until(port, "analyst_li", true, "");
+    // (Its exit status also reports the detectors, which this test is not about.)
+    let _ = fw.scratch.run(&["analyzer", "--once", "--since", "1m"]);
+    let listed = tianmu(&fw, "wang", &["contain", "list"], true);
+    assert!(listed.contains("0 blocks in force"), "{listed}");
+    assert_eq!(
+        steps(&fw, &second),
+        ["new\tanalyzer", "contained\twang", "lifted\tanalyzer"]
     );
     // The refusals were audited with the containment as their rule.
     let audited = fw.events(

@@ -13,10 +13,12 @@
 //! yet), so overlapping cycles and re-runs never raise an alert twice.
 
 use std::collections::{BTreeSet, HashSet};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rules::account::Accounts;
+use rules::policy::containment::{Containment, ContainmentError};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 use uuid::Uuid;
@@ -24,7 +26,7 @@ use uuid::Uuid;
 use crate::alert;
 use crate::config::{AnalyzerConfig, ClickHouseConfig, SpoolConfig};
 use crate::detect::{self, Context, DetectError, Detector};
-use crate::event::{Alert, Body, Event, Health, HealthStatus};
+use crate::event::{Alert, AlertState, Body, Event, Health, HealthStatus, Resolution, Transition};
 use crate::pipeline::{EmitError, Mode, Pipeline};
 use crate::schema::{self, SchemaError};
 use crate::ship::{ClickHouse, ShipError};
@@ -51,6 +53,8 @@ pub enum AnalyzerError {
     Ship(#[from] ShipError),
     #[error(transparent)]
     Emit(#[from] EmitError),
+    #[error(transparent)]
+    Containment(#[from] ContainmentError),
 }
 
 /// What one cycle did.
@@ -168,6 +172,35 @@ impl Analyzer {
     }
 }
 
+/// Removes the expired blocks from the containment file at `path`; the events that record
+/// the expiry of those that contained an alert.
+async fn expired(path: PathBuf, producer_id: &str) -> Result<Vec<Event>, ContainmentError> {
+    let now = Utc::now();
+    let blocks = tokio::task::spawn_blocking(move || Containment::expire(&path, now))
+        .await
+        .map_err(|e| ContainmentError::Io {
+            path: PathBuf::new(),
+            source: std::io::Error::other(e),
+        })??;
+    Ok(blocks
+        .iter()
+        .filter_map(|b| {
+            info!(block = %b.id, target = %b.target, "Containment block expired.");
+            let alert_id = Uuid::parse_str(b.alert.as_deref()?).ok()?;
+            Some(Event::new(
+                producer_id,
+                Body::Transition(Transition {
+                    alert_id,
+                    state: AlertState::Lifted,
+                    actor: alert::ACTOR.into(),
+                    note: format!("{} unblocked: {} expired", b.target, b.id),
+                    resolution: Resolution::None,
+                }),
+            ))
+        })
+        .collect())
+}
+
 /// The events for `alerts`.
 fn alert_events(producer: &str, alerts: &[Alert]) -> Vec<Event> {
     alerts
@@ -176,13 +209,14 @@ fn alert_events(producer: &str, alerts: &[Alert]) -> Vec<Event> {
         .collect()
 }
 
-/// `tianmu analyzer --once`: one cycle over what was ingested in the last `since`, alerts
-/// delivered to ClickHouse before it returns.
+/// `tianmu analyzer --once`: one cycle over what was ingested in the last `since` (and
+/// the containment blocks that expired), alerts delivered to ClickHouse before it returns.
 pub async fn run_once(
     ch: &ClickHouseConfig,
     spool: &SpoolConfig,
     cfg: AnalyzerConfig,
     accounts: Option<Accounts>,
+    containment: Option<PathBuf>,
     producer: &str,
     since: Duration,
     cancel: CancellationToken,
@@ -196,7 +230,10 @@ pub async fn run_once(
         .cycle(from, now + chrono::Duration::seconds(1), now)
         .await?;
     let pipeline = Pipeline::start(spool, ch, Mode::Drain)?;
-    let events = alert_events(producer, &cycle.alerts);
+    let mut events = alert_events(producer, &cycle.alerts);
+    if let Some(path) = containment {
+        events.extend(expired(path, producer).await?);
+    }
     if !events.is_empty() {
         pipeline.producer().emit_durable(events).await?;
     }
@@ -205,12 +242,14 @@ pub async fn run_once(
 }
 
 /// `tianmu analyzer`: a cycle every `interval` until `cancel`; the analyzer's own health
-/// report after each.
+/// report after each. With a `containment` file, blocks that expired are removed from it
+/// and their expiry recorded on their alerts.
 pub async fn run(
     ch: &ClickHouseConfig,
     spool: &SpoolConfig,
     cfg: AnalyzerConfig,
     accounts: Option<Accounts>,
+    containment: Option<PathBuf>,
     producer_id: &str,
     cancel: CancellationToken,
 ) -> Result<(), AnalyzerError> {
@@ -263,6 +302,14 @@ pub async fn run(
                 (HealthStatus::Degraded, e.to_string(), 0)
             }
         };
+        if let Some(path) = &containment {
+            match expired(path.clone(), producer_id).await {
+                Ok(events) => producer.emit(events).await?,
+                Err(e) => {
+                    warn!(error = %e, "Cannot expire containment blocks; the next cycle tries again.")
+                }
+            }
+        }
         let health = Health {
             component: "analyzer".into(),
             status,

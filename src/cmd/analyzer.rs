@@ -37,6 +37,7 @@ pub async fn run(args: AnalyzerArgs) -> Result<ExitCode> {
             &spool,
             cfg.analyzer.clone(),
             accounts,
+            Some(cfg.policy.containment.clone()),
             &producer,
             stop,
         )
@@ -49,6 +50,7 @@ pub async fn run(args: AnalyzerArgs) -> Result<ExitCode> {
         &spool,
         cfg.analyzer.clone(),
         accounts,
+        Some(cfg.policy.containment.clone()),
         &producer,
         args.since,
         stop,

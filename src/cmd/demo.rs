@@ -136,18 +136,28 @@ fn demo_analyzer(cfg: &Config, stop: CancellationToken) -> Option<tokio::task::J
         }
         None => None,
     };
-    let (ch, spool, analyzer, producer) = (
+    let (ch, spool, analyzer, producer, containment) = (
         cfg.clickhouse.clone(),
         cfg.spool("analyzer"),
         cfg.analyzer.clone(),
         cfg.producer("analyzer"),
+        Some(cfg.policy.containment.clone()),
     );
     eprintln!(
         "tianmu demo: analyzer: detectors every {:?}, alerts into ClickHouse (tianmu analyzer --once prints them)",
         analyzer.interval
     );
     Some(tokio::spawn(async move {
-        if let Err(e) = analyzer::cycle::run(&ch, &spool, analyzer, accounts, &producer, stop).await
+        if let Err(e) = analyzer::cycle::run(
+            &ch,
+            &spool,
+            analyzer,
+            accounts,
+            containment,
+            &producer,
+            stop,
+        )
+        .await
         {
             eprintln!("tianmu demo: analyzer: {e}; going on without it");
         }

@@ -20,8 +20,10 @@
 //!
 //! Writers hold an exclusive lock on `<file>.lock` while they read, change and atomically
 //! replace the file (write a temporary file, fsync, rename), so concurrent operators do not
-//! lose each other's blocks and a firewall never reads half a file. Expired blocks are
-//! dropped by the next write.
+//! lose each other's blocks and a firewall never reads half a file. An expired block stays
+//! in the file until the analyzer records its expiry on the block's alert
+//! ([`Containment::expire`]); writes drop blocks expired for longer than a day, so the file
+//! stays small without an analyzer too.
 
 use std::fmt;
 use std::io::Write as _;
@@ -217,13 +219,13 @@ impl Containment {
         };
         let body = toml::to_string(&raw).unwrap_or_default();
         format!(
-            "# Containment blocks, written by `tianmu contain` and the console; every firewall\n# reloads this file when it changes. Expired blocks are removed by the next write.\n\n{body}"
+            "# Containment blocks, written by `tianmu contain` and the console; every firewall\n# reloads this file when it changes. Expired blocks are removed by the analyzer.\n\n{body}"
         )
     }
 
-    /// Changes the file at `path` under its lock: `change` sees the blocks in force now
-    /// (expired ones are dropped) and returns what to report; the result replaces the file
-    /// atomically.
+    /// Changes the file at `path` under its lock: `change` sees the blocks (those expired
+    /// for longer than [`KEEP_EXPIRED`] are dropped) and returns what to report; the result
+    /// replaces the file atomically.
     pub fn update<T>(
         path: &Path,
         now: DateTime<Utc>,
@@ -251,7 +253,8 @@ impl Containment {
             source,
         })?;
         let mut c = Containment::load(path)?;
-        c.blocks.retain(|b| b.active(now));
+        let keep = chrono::Duration::from_std(KEEP_EXPIRED).unwrap_or_default();
+        c.blocks.retain(|b| b.active(now - keep));
         let out = change(&mut c)?;
         let tmp = path.with_extension("toml.tmp");
         let mut f = std::fs::File::create(&tmp).map_err(io)?;
@@ -271,13 +274,31 @@ impl Containment {
         })
     }
 
-    /// Lifts the block `id` (or the one it starts) from the file at `path`.
+    /// Removes the blocks expired at `now` from the file at `path` and returns them (the
+    /// analyzer records each on its alert).
+    pub fn expire(path: &Path, now: DateTime<Utc>) -> Result<Vec<Block>, ContainmentError> {
+        if !Containment::load(path)?
+            .blocks
+            .iter()
+            .any(|b| !b.active(now))
+        {
+            return Ok(Vec::new());
+        }
+        Containment::update(path, now, |c| {
+            let (active, expired) = c.blocks.drain(..).partition(|b| b.active(now));
+            c.blocks = active;
+            Ok(expired)
+        })
+    }
+
+    /// Lifts the block in force `id` (or the one it starts) from the file at `path`.
     pub fn lift(path: &Path, id: &str, now: DateTime<Utc>) -> Result<Block, ContainmentError> {
         Containment::update(path, now, |c| {
             let found: Vec<usize> = c
                 .blocks
                 .iter()
                 .enumerate()
+                .filter(|(_, b)| b.active(now))
                 .filter(|(_, b)| b.id == id || (id.len() >= 4 && b.id.starts_with(id)))
                 .map(|(i, _)| i)
                 .collect();
@@ -289,6 +310,9 @@ impl Containment {
         })
     }
 }
+
+/// How long an expired block stays in the file for the analyzer to record its expiry.
+pub const KEEP_EXPIRED: std::time::Duration = std::time::Duration::from_secs(86_400);
 
 fn lock_path(path: &Path) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_owned();
@@ -523,10 +547,26 @@ mod tests {
             Err(ContainmentError::NoSuchBlock(_))
         ));
         assert_eq!(Containment::lift(&path, &a.id, at(2)).unwrap(), a);
-        assert_eq!(Containment::load(&path).unwrap().blocks, vec![b]);
-        // Expired blocks go with the next write.
+        assert_eq!(Containment::load(&path).unwrap().blocks, vec![b.clone()]);
+        // An expired block cannot be lifted; it stays until expired, or a day after it.
+        assert!(Containment::lift(&path, &b.id, at(3601)).is_err());
         Containment::update(&path, at(7200), |_| Ok(())).unwrap();
+        assert_eq!(Containment::load(&path).unwrap().blocks.len(), 1);
+        assert_eq!(Containment::expire(&path, at(7200)).unwrap(), vec![b]);
+        assert!(Containment::expire(&path, at(7200)).unwrap().is_empty());
         assert!(Containment::load(&path).unwrap().blocks.is_empty());
+        let c = Containment::add(
+            &path,
+            Block::new(Target::Account("x".into()), at(0), hour, "li", None, ""),
+        )
+        .unwrap();
+        Containment::update(&path, at(3599 + 86_400), |_| Ok(())).unwrap();
+        assert_eq!(Containment::load(&path).unwrap().blocks, vec![c]);
+        Containment::update(&path, at(3601 + 86_400), |_| Ok(())).unwrap();
+        assert!(
+            Containment::load(&path).unwrap().blocks.is_empty(),
+            "dropped a day after"
+        );
     }
 
     #[test]
