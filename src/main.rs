@@ -76,7 +76,10 @@ enum Command {
     /// Export a risk-assessment report for a period.
     Report(cmd::report::ReportArgs),
     /// List or run emergency drills.
-    Drill(ConfigArg),
+    Drill {
+        #[command(subcommand)]
+        command: cmd::drill::DrillCommand,
+    },
     /// Generate demo-platform traffic (normal or a scenario).
     Traffic(cmd::traffic::TrafficArgs),
     /// Inspect and drive the event pipeline (spool → ClickHouse).
@@ -124,14 +127,6 @@ fn load(arg: &ConfigArg) -> Result<Config> {
     Config::load(&arg.config).map_err(|e| anyhow::anyhow!("invalid configuration:\n{e}"))
 }
 
-/// Exit code of a command that exists but whose component is not built yet.
-const NOT_BUILT: u8 = 2;
-
-fn not_built(what: &str) -> Result<ExitCode> {
-    eprintln!("tianmu {what}: not built yet in this version of Tianmu.");
-    Ok(ExitCode::from(NOT_BUILT))
-}
-
 async fn run(command: Command) -> Result<ExitCode> {
     match command {
         Command::Demo(c) => cmd::demo::run(load(&c)?).await,
@@ -151,7 +146,7 @@ async fn run(command: Command) -> Result<ExitCode> {
         Command::Report(args) => cmd::report::run(args).await,
         Command::Alert { command } => cmd::alert::alert(command).await,
         Command::Contain { command } => cmd::alert::contain(command).await,
-        Command::Drill(_) => not_built("drill"),
+        Command::Drill { command } => cmd::drill::run(command).await,
         Command::Traffic(args) => cmd::traffic::run(args).await,
         Command::Pipeline { command } => cmd::pipeline::run(command).await,
     }

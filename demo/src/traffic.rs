@@ -308,6 +308,28 @@ fn next_step(profile: Profile, rng: &mut ChaCha8Rng, k: &Keys, n: u64) -> Step {
     }
 }
 
+/// Hands an action to the tap, if there is one.
+async fn tell(
+    tap: &Option<tokio::sync::mpsc::Sender<Done>>,
+    profile: Profile,
+    account: &str,
+    channel: &'static str,
+    text: String,
+    ok: bool,
+) {
+    if let Some(tap) = tap {
+        let done = Done {
+            time: chrono::Utc::now(),
+            profile,
+            account: account.to_owned(),
+            channel,
+            text,
+            ok,
+        };
+        let _ = tap.send(done).await;
+    }
+}
+
 /// One HTTP/1.1 GET; true for 2xx and 404 (an unknown key value is a normal answer).
 async fn get(api: SocketAddr, key: &str, path: &str) -> bool {
     let call = async {
@@ -328,11 +350,37 @@ async fn get(api: SocketAddr, key: &str, path: &str) -> bool {
     }
 }
 
+/// One action the simulator made, as a tap sees it (a drill records each one).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Done {
+    pub time: chrono::DateTime<chrono::Utc>,
+    pub profile: Profile,
+    /// The database account, or the app key of an API call.
+    pub account: String,
+    /// `postgres`, `mysql` or `http`.
+    pub channel: &'static str,
+    /// The SQL, or the API path.
+    pub text: String,
+    /// Served (false: refused or failed).
+    pub ok: bool,
+}
+
 /// Runs `profile` at `cfg.rate` actions per second for `cfg.duration` (or until `cancel`).
 pub async fn run(
     cfg: TrafficConfig,
     profile: Profile,
     cancel: CancellationToken,
+) -> Result<Report, TrafficError> {
+    run_tapped(cfg, profile, cancel, None).await
+}
+
+/// [`run`], handing every action made to `tap` as it is made (waiting while the tap is
+/// full: a drill records every injected step; a tap that went away is ignored).
+pub async fn run_tapped(
+    cfg: TrafficConfig,
+    profile: Profile,
+    cancel: CancellationToken,
+    tap: Option<tokio::sync::mpsc::Sender<Done>>,
 ) -> Result<Report, TrafficError> {
     let data = generate(cfg.seed, &Counts::default());
     let keys = Keys::of(&data);
@@ -374,18 +422,15 @@ pub async fn run(
                     }
                 };
                 let ok = conn.run(&sql).await;
-                rec.note(
-                    profile,
-                    account,
-                    if mysql { "mysql" } else { "postgres" },
-                    &sql,
-                    ok,
-                );
+                let channel = if mysql { "mysql" } else { "postgres" };
+                rec.note(profile, account, channel, &sql, ok);
+                tell(&tap, profile, account, channel, sql, ok).await;
             }
             Step::Api { key, path } => {
                 if let Some(api) = cfg.api {
                     let ok = get(api, key, &path).await;
                     rec.note(profile, key, "http", &path, ok);
+                    tell(&tap, profile, key, "http", path, ok).await;
                 }
             }
         }

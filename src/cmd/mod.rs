@@ -4,6 +4,7 @@ pub mod alert;
 pub mod analyzer;
 pub mod console;
 pub mod demo;
+pub mod drill;
 pub mod firewall;
 pub mod pipeline;
 pub mod report;

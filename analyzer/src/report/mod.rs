@@ -16,7 +16,7 @@
 pub mod config;
 pub mod csv;
 pub mod doc;
-mod gather;
+pub(crate) mod gather;
 pub mod html;
 pub mod md;
 pub mod risk;
