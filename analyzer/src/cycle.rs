@@ -1,7 +1,7 @@
 //! The detection cycle and the `tianmu analyzer` loop.
 //!
 //! ```text
-//! every `interval`:  statements ingested in [from, now] ──► windows (event time)
+//! every `interval`:  statements and API calls ingested in [from, now] ──► windows (event time)
 //!                    ──► every enabled Detector (isolated: one failing is reported, the
 //!                        others run) ──► findings ──► alert ids ──► not yet raised?
 //!                    ──► Alert + Transition(new) through the pipeline ──► ClickHouse
@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rules::account::Accounts;
+use rules::catalog::Catalog;
 use rules::policy::containment::{Containment, ContainmentError};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -70,28 +71,46 @@ pub struct Cycle {
     pub failed: Vec<(&'static str, String)>,
 }
 
+/// What the analyzer knows of the platform from `[policy]`: its accounts and its catalog.
+/// Detectors that need one it lacks find nothing (and say so at debug level).
+#[derive(Debug, Clone, Default)]
+pub struct Platform {
+    pub accounts: Option<Accounts>,
+    pub catalog: Option<Catalog>,
+}
+
+impl From<Option<Accounts>> for Platform {
+    fn from(accounts: Option<Accounts>) -> Platform {
+        Platform {
+            accounts,
+            catalog: None,
+        }
+    }
+}
+
 /// The detectors and what they need.
 pub struct Analyzer {
     ch: ClickHouse,
     cfg: AnalyzerConfig,
-    accounts: Option<Accounts>,
+    platform: Platform,
     detectors: Vec<Box<dyn Detector>>,
     /// Alerts this process raised (they may still be in the spool).
     raised: HashSet<Uuid>,
 }
 
 impl Analyzer {
-    pub fn new(ch: &ClickHouseConfig, cfg: AnalyzerConfig, accounts: Option<Accounts>) -> Self {
+    pub fn new(ch: &ClickHouseConfig, cfg: AnalyzerConfig, platform: impl Into<Platform>) -> Self {
         Analyzer {
             ch: ClickHouse::new(ch),
             detectors: detect::enabled(&cfg),
             cfg,
-            accounts,
+            platform: platform.into(),
             raised: HashSet::new(),
         }
     }
 
-    /// Runs every detector over the windows of statements ingested in `[from, to)`.
+    /// Runs every detector over the windows of statements and API calls ingested in
+    /// `[from, to)`.
     /// Returns the alerts not raised before; call [`Analyzer::raised`] once they are
     /// emitted.
     pub async fn cycle(
@@ -105,7 +124,8 @@ impl Analyzer {
             db: &self.ch.db,
             timeout: self.ch.cfg.timeout,
             cfg: &self.cfg,
-            accounts: self.accounts.as_ref(),
+            accounts: self.platform.accounts.as_ref(),
+            catalog: self.platform.catalog.as_ref(),
             windows: &windows,
             now,
         };
@@ -147,7 +167,7 @@ impl Analyzer {
         self.raised.extend(alerts.iter().map(|a| a.alert_id));
     }
 
-    /// Starts of the windows holding statements ingested in `[from, to)`.
+    /// Starts of the windows holding statements or API calls ingested in `[from, to)`.
     async fn windows(
         &self,
         from: DateTime<Utc>,
@@ -155,12 +175,18 @@ impl Analyzer {
     ) -> Result<BTreeSet<u32>, AnalyzerError> {
         let w = self.cfg.window.as_secs().max(1);
         let oldest = (from.timestamp() - MAX_LATENESS.as_secs() as i64).max(0);
+        let of = |table: &str| {
+            format!(
+                "SELECT toUInt32(intDiv(toUInt32(time), {w}) * {w}) AS win FROM {table} \
+                 WHERE time >= toDateTime({oldest}) AND ingested >= toDateTime({f}) AND ingested < toDateTime({t})",
+                f = from.timestamp().max(0),
+                t = to.timestamp().max(0),
+            )
+        };
         let sql = format!(
-            "SELECT DISTINCT toUInt32(intDiv(toUInt32(time), {w}) * {w}) AS win FROM statements \
-             WHERE time >= toDateTime({oldest}) AND ingested >= toDateTime({f}) AND ingested < toDateTime({t}) \
-             ORDER BY win DESC LIMIT {MAX_WINDOWS}",
-            f = from.timestamp().max(0),
-            t = to.timestamp().max(0),
+            "SELECT DISTINCT win FROM ({} UNION ALL {}) ORDER BY win DESC LIMIT {MAX_WINDOWS}",
+            of("statements"),
+            of("api_calls"),
         );
         let timeout = self.ch.cfg.timeout;
         let found: Vec<u32> =
@@ -215,7 +241,7 @@ pub async fn run_once(
     ch: &ClickHouseConfig,
     spool: &SpoolConfig,
     cfg: AnalyzerConfig,
-    accounts: Option<Accounts>,
+    platform: impl Into<Platform>,
     containment: Option<PathBuf>,
     producer: &str,
     since: Duration,
@@ -223,7 +249,7 @@ pub async fn run_once(
 ) -> Result<Cycle, AnalyzerError> {
     let client = ClickHouse::new(ch);
     schema::migrate(&client.server, &ch.url, &ch.database).await?;
-    let analyzer = Analyzer::new(ch, cfg, accounts);
+    let analyzer = Analyzer::new(ch, cfg, platform);
     let now = Utc::now();
     let from = now - chrono::Duration::from_std(since).unwrap_or(chrono::Duration::MAX);
     let cycle = analyzer
@@ -248,7 +274,7 @@ pub async fn run(
     ch: &ClickHouseConfig,
     spool: &SpoolConfig,
     cfg: AnalyzerConfig,
-    accounts: Option<Accounts>,
+    platform: impl Into<Platform>,
     containment: Option<PathBuf>,
     producer_id: &str,
     cancel: CancellationToken,
@@ -257,7 +283,7 @@ pub async fn run(
     let producer = pipeline.producer();
     let interval = cfg.interval;
     let mut from = Utc::now() - chrono::Duration::from_std(cfg.lookback).unwrap_or_default();
-    let mut analyzer = Analyzer::new(ch, cfg, accounts);
+    let mut analyzer = Analyzer::new(ch, cfg, platform);
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let (mut cycles, mut raised, mut skipped) = (0u64, 0u64, 0u64);

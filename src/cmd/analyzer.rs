@@ -28,6 +28,16 @@ pub async fn run(args: AnalyzerArgs) -> Result<ExitCode> {
         ),
         None => None,
     };
+    // The catalog's sharing attributes judge API responses (sharing-violation) and which
+    // tables are restricted (flow-back).
+    let catalog = match &cfg.policy.catalog {
+        Some(path) => Some(
+            rules::catalog::Catalog::load(path)
+                .map_err(|e| anyhow::anyhow!("invalid catalog file:\n{e}"))?,
+        ),
+        None => None,
+    };
+    let platform = analyzer::cycle::Platform { accounts, catalog };
     let spool = cfg.spool("analyzer");
     let producer = cfg.producer("analyzer");
     let stop = cancel_on_signal_or(None);
@@ -36,7 +46,7 @@ pub async fn run(args: AnalyzerArgs) -> Result<ExitCode> {
             &cfg.clickhouse,
             &spool,
             cfg.analyzer.clone(),
-            accounts,
+            platform,
             Some(cfg.policy.containment.clone()),
             &producer,
             stop,
@@ -49,7 +59,7 @@ pub async fn run(args: AnalyzerArgs) -> Result<ExitCode> {
         &cfg.clickhouse,
         &spool,
         cfg.analyzer.clone(),
-        accounts,
+        platform,
         Some(cfg.policy.containment.clone()),
         &producer,
         args.since,

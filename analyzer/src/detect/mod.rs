@@ -30,6 +30,7 @@ use chrono::{DateTime, Utc};
 use clickhouse::Client;
 use futures_util::future::BoxFuture;
 use rules::account::Accounts;
+use rules::catalog::Catalog;
 use uuid::Uuid;
 
 use crate::config::AnalyzerConfig;
@@ -72,6 +73,8 @@ pub struct Context<'a> {
     pub cfg: &'a AnalyzerConfig,
     /// The policy's accounts, when `[policy] accounts` is configured.
     pub accounts: Option<&'a Accounts>,
+    /// The data catalog, when `[policy] catalog` is configured.
+    pub catalog: Option<&'a Catalog>,
     /// Starts (Unix seconds) of the windows to judge, ascending.
     pub windows: &'a BTreeSet<u32>,
     /// The cycle's clock.
@@ -167,7 +170,8 @@ pub fn at(secs: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(secs, 0).unwrap_or_default()
 }
 
-/// A SQL string literal.
+/// A SQL string literal, for a query sent through the clickhouse crate (whose `?` binds
+/// an argument: a literal `?` is written `??`).
 pub fn quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('\'');
@@ -175,6 +179,7 @@ pub fn quote(s: &str) -> String {
         match c {
             '\'' => out.push_str("\\'"),
             '\\' => out.push_str("\\\\"),
+            '?' => out.push_str("??"),
             _ => out.push(c),
         }
     }
@@ -213,6 +218,7 @@ mod tests {
     #[test]
     fn quoting_escapes_quotes_and_backslashes() {
         assert_eq!(quote("a'b\\c"), "'a\\'b\\\\c'");
+        assert_eq!(quote("who?"), "'who??'");
         assert_eq!(quote_list(["x", "y"]), "('x', 'y')");
         assert_eq!(quote_list(Vec::<&str>::new()), "('')");
     }
