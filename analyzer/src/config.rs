@@ -321,16 +321,31 @@ pub struct AnalyzerRaw {
     pub injection_campaign: InjectionRaw,
     #[serde(default)]
     pub silent_producer: SilenceRaw,
+    #[serde(default)]
+    pub volume_anomaly: VolumeRaw,
+    #[serde(default)]
+    pub auth_failure_burst: AuthFailureRaw,
+    #[serde(default)]
+    pub bypass: BypassRaw,
+    #[serde(default)]
+    pub sharing_violation: SharingRaw,
+    #[serde(default)]
+    pub flow_back: FlowBackRaw,
 }
 
 /// Every detector, by name.
-pub const DETECTORS: [&str; 6] = [
+pub const DETECTORS: [&str; 11] = [
     "bulk-exfiltration",
     "off-hours",
     "first-access",
     "non-production-account",
     "injection-campaign",
     "silent-producer",
+    "volume-anomaly",
+    "auth-failure-burst",
+    "bypass",
+    "sharing-violation",
+    "flow-back",
 ];
 
 impl Default for AnalyzerRaw {
@@ -348,6 +363,11 @@ impl Default for AnalyzerRaw {
             first_access: FirstAccessRaw::default(),
             injection_campaign: InjectionRaw::default(),
             silent_producer: SilenceRaw::default(),
+            volume_anomaly: VolumeRaw::default(),
+            auth_failure_burst: AuthFailureRaw::default(),
+            bypass: BypassRaw::default(),
+            sharing_violation: SharingRaw::default(),
+            flow_back: FlowBackRaw::default(),
         }
     }
 }
@@ -571,6 +591,303 @@ fn default_silence_history() -> Duration {
     Duration::from_secs(3600)
 }
 
+/// `[analyzer.volume-anomaly]`: rows one account read in one hour (local time) against its
+/// own history at the same hour of the week, or at all hours while that is too thin.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct VolumeRaw {
+    /// Weeks of history the baseline looks back.
+    #[serde(default = "default_volume_weeks")]
+    pub weeks: u32,
+    /// Earlier hours at the same hour of the week (with traffic) needed to judge an hour
+    /// against them; with fewer, the account's all-hours baseline is used.
+    #[serde(default = "default_volume_min_weeks")]
+    pub min_weeks: usize,
+    /// Earlier hours with traffic (any hour of the week) an account needs before it is
+    /// judged at all (cold start: no alert before).
+    #[serde(default = "default_volume_min_history")]
+    pub min_history: usize,
+    /// How many (scaled) MADs above the median an hour must be to alert.
+    #[serde(default = "default_volume_mad_factor")]
+    pub mad_factor: f64,
+    /// Rows in an hour below which nothing is alerted, whatever the baseline says.
+    #[serde(default = "default_volume_min_rows")]
+    pub min_rows: u64,
+    /// An hour at this many times its threshold or more is a high-severity alert; below,
+    /// medium.
+    #[serde(default = "default_volume_high_ratio")]
+    pub high_ratio: f64,
+}
+
+impl Default for VolumeRaw {
+    fn default() -> Self {
+        VolumeRaw {
+            weeks: default_volume_weeks(),
+            min_weeks: default_volume_min_weeks(),
+            min_history: default_volume_min_history(),
+            mad_factor: default_volume_mad_factor(),
+            min_rows: default_volume_min_rows(),
+            high_ratio: default_volume_high_ratio(),
+        }
+    }
+}
+
+fn default_volume_weeks() -> u32 {
+    4
+}
+fn default_volume_min_weeks() -> usize {
+    3
+}
+fn default_volume_min_history() -> usize {
+    24
+}
+fn default_volume_mad_factor() -> f64 {
+    6.0
+}
+fn default_volume_min_rows() -> u64 {
+    5_000
+}
+fn default_volume_high_ratio() -> f64 {
+    4.0
+}
+
+/// `[analyzer.auth-failure-burst]`: many failed logins from one client address, or for one
+/// account, in one window.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AuthFailureRaw {
+    /// Error codes of a failed login: SQLSTATE 28P01 (wrong password) and 28000 (no such
+    /// role, refused by pg_hba) for PostgreSQL, error 1045 (access denied) for MySQL.
+    #[serde(default = "default_auth_codes")]
+    pub error_codes: Vec<String>,
+    /// Failed logins in one window, from one address or for one account, that make a burst.
+    #[serde(default = "default_auth_min_failures")]
+    pub min_failures: usize,
+}
+
+impl Default for AuthFailureRaw {
+    fn default() -> Self {
+        AuthFailureRaw {
+            error_codes: default_auth_codes(),
+            min_failures: default_auth_min_failures(),
+        }
+    }
+}
+
+fn default_auth_codes() -> Vec<String> {
+    ["28P01", "28000", "1045"]
+        .iter()
+        .map(|c| (*c).to_owned())
+        .collect()
+}
+fn default_auth_min_failures() -> usize {
+    10
+}
+
+/// `[analyzer.bypass]`: statements a sensor saw on a server the firewalls protect that no
+/// firewall saw from the same client.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct BypassRaw {
+    /// Servers (`ip:port`, as the sensor records them) that may only be reached through a
+    /// firewall. Empty: every server a firewall forwarded statements to within `history`.
+    #[serde(default)]
+    pub servers: Vec<String>,
+    /// Client addresses (IP) the firewalls connect to the servers from: a sensor watching a
+    /// server also sees the firewalls' own upstream connections, which are no bypass.
+    #[serde(default)]
+    pub firewall_addresses: Vec<String>,
+    /// How close in time a firewall must have seen the same account, statement shape and
+    /// client for a sensor's statement to count as having passed it.
+    #[serde(default = "default_bypass_around", with = "humantime_serde")]
+    pub around: Duration,
+    /// How far back the servers behind firewalls are looked up (when `servers` is empty).
+    #[serde(default = "default_bypass_history", with = "humantime_serde")]
+    pub history: Duration,
+}
+
+impl Default for BypassRaw {
+    fn default() -> Self {
+        BypassRaw {
+            servers: Vec::new(),
+            firewall_addresses: Vec::new(),
+            around: default_bypass_around(),
+            history: default_bypass_history(),
+        }
+    }
+}
+
+fn default_bypass_around() -> Duration {
+    Duration::from_secs(300)
+}
+fn default_bypass_history() -> Duration {
+    Duration::from_secs(86_400)
+}
+
+/// How interfaces the configuration does not list are judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Unlisted {
+    /// As if their sharing attribute were unconditional.
+    Unconditional,
+    /// As if restricted.
+    Restricted,
+    /// As if not shared.
+    NotShared,
+    /// Not judged.
+    Ignore,
+}
+
+/// One shared API interface and what it serves.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct InterfaceRaw {
+    /// Path template as the sensor records it (`/api/v1/legal-person/{uscc}`); a query
+    /// string is ignored on both sides.
+    pub path: String,
+    /// Catalog tables (`database.table`) the interface serves; its sharing attribute is the
+    /// strictest of theirs (needs `[policy] catalog`).
+    #[serde(default)]
+    pub tables: Vec<String>,
+    /// The interface's sharing attribute when no catalog is loaded or none of `tables` is
+    /// in it: `unconditional`, `restricted` or `not-shared`.
+    #[serde(default)]
+    pub sharing: Option<rules::catalog::Sharing>,
+}
+
+/// Highest classification level of values each sharing attribute lets out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SharingLevels {
+    /// 无条件共享 — unconditional sharing.
+    #[serde(default = "default_level_unconditional")]
+    pub unconditional: u8,
+    /// 有条件共享 — restricted sharing.
+    #[serde(default = "default_level_restricted")]
+    pub restricted: u8,
+    /// 不予共享 — not shared: 0, nothing sensitive at all.
+    #[serde(default)]
+    pub not_shared: u8,
+}
+
+impl Default for SharingLevels {
+    fn default() -> Self {
+        SharingLevels {
+            unconditional: default_level_unconditional(),
+            restricted: default_level_restricted(),
+            not_shared: 0,
+        }
+    }
+}
+
+impl SharingLevels {
+    /// The highest level `sharing` lets out.
+    pub fn of(&self, sharing: rules::catalog::Sharing) -> u8 {
+        match sharing {
+            rules::catalog::Sharing::Unconditional => self.unconditional,
+            rules::catalog::Sharing::Restricted => self.restricted,
+            rules::catalog::Sharing::NotShared => self.not_shared,
+        }
+    }
+}
+
+fn default_level_unconditional() -> u8 {
+    2
+}
+fn default_level_restricted() -> u8 {
+    3
+}
+
+/// `[analyzer.sharing-violation]`: API responses carrying sensitive values of a level the
+/// interface's sharing attribute does not let out.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SharingRaw {
+    /// The shared interfaces and the tables they serve.
+    #[serde(default)]
+    pub interfaces: Vec<InterfaceRaw>,
+    /// How interfaces not listed are judged: `unconditional`, `restricted`, `not-shared`
+    /// or `ignore`.
+    #[serde(default = "default_unlisted")]
+    pub unlisted: Unlisted,
+    /// Highest level of values each sharing attribute lets out.
+    #[serde(default)]
+    pub max_level: SharingLevels,
+    /// Classification level of each kind of sensitive value the sensor finds (`id-card`,
+    /// `social-credit-code`, `bank-card`, `mobile`, `passport`, `licence-plate`, `email`,
+    /// `ipv4`); kinds left out keep their default.
+    #[serde(default)]
+    pub kind_levels: std::collections::BTreeMap<String, u8>,
+}
+
+impl Default for SharingRaw {
+    fn default() -> Self {
+        SharingRaw {
+            interfaces: Vec::new(),
+            unlisted: default_unlisted(),
+            max_level: SharingLevels::default(),
+            kind_levels: std::collections::BTreeMap::new(),
+        }
+    }
+}
+
+fn default_unlisted() -> Unlisted {
+    Unlisted::Restricted
+}
+
+/// Default level of each kind of sensitive value (`rules::detect::Kind` names): personal
+/// identifiers at 4, contact details at 3, network addresses at 2, organisation codes at 1.
+pub const DEFAULT_KIND_LEVELS: [(&str, u8); 8] = [
+    ("id-card", 4),
+    ("social-credit-code", 1),
+    ("bank-card", 4),
+    ("mobile", 3),
+    ("passport", 4),
+    ("licence-plate", 3),
+    ("email", 3),
+    ("ipv4", 2),
+];
+
+/// `[analyzer.flow-back]`: restricted data read in bulk by the accounts through which data
+/// flows back to lower (city and county) platforms.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct FlowBackRaw {
+    /// Accounts that carry data to lower platforms (the sharing and exchange channels).
+    #[serde(default)]
+    pub channels: Vec<String>,
+    /// Lowest column level that counts as restricted data.
+    #[serde(default = "default_flow_min_level")]
+    pub min_level: u8,
+    /// Rows one statement must return to count as a bulk read; key lookups return fewer.
+    #[serde(default = "default_flow_statement_rows")]
+    pub min_statement_rows: u64,
+    /// Rows of bulk reads in one window that alert.
+    #[serde(default = "default_flow_min_rows")]
+    pub min_rows: u64,
+}
+
+impl Default for FlowBackRaw {
+    fn default() -> Self {
+        FlowBackRaw {
+            channels: Vec::new(),
+            min_level: default_flow_min_level(),
+            min_statement_rows: default_flow_statement_rows(),
+            min_rows: default_flow_min_rows(),
+        }
+    }
+}
+
+fn default_flow_min_level() -> u8 {
+    3
+}
+fn default_flow_statement_rows() -> u64 {
+    100
+}
+fn default_flow_min_rows() -> u64 {
+    1_000
+}
+
 /// Validated `[analyzer]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AnalyzerConfig {
@@ -588,6 +905,11 @@ pub struct AnalyzerConfig {
     pub first_access: FirstAccessConfig,
     pub injection: InjectionConfig,
     pub silence: SilenceConfig,
+    pub volume: VolumeConfig,
+    pub auth: AuthFailureConfig,
+    pub bypass: BypassConfig,
+    pub sharing: SharingConfig,
+    pub flow_back: FlowBackConfig,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -624,6 +946,47 @@ pub struct InjectionConfig {
 pub struct SilenceConfig {
     pub after: Duration,
     pub history: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct VolumeConfig {
+    pub weeks: u32,
+    pub min_weeks: usize,
+    pub min_history: usize,
+    pub mad_factor: f64,
+    pub min_rows: u64,
+    pub high_ratio: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuthFailureConfig {
+    pub error_codes: Vec<String>,
+    pub min_failures: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct BypassConfig {
+    pub servers: Vec<String>,
+    pub firewall_addresses: Vec<String>,
+    pub around: Duration,
+    pub history: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SharingConfig {
+    pub interfaces: Vec<InterfaceRaw>,
+    pub unlisted: Unlisted,
+    pub max_level: SharingLevels,
+    /// Every kind of [`DEFAULT_KIND_LEVELS`], with the configured levels.
+    pub kind_levels: std::collections::BTreeMap<String, u8>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FlowBackConfig {
+    pub channels: Vec<String>,
+    pub min_level: u8,
+    pub min_statement_rows: u64,
+    pub min_rows: u64,
 }
 
 impl Default for AnalyzerConfig {
@@ -776,6 +1139,11 @@ impl AnalyzerRaw {
                 "must be longer than silent-producer.after",
             );
         }
+        let volume = validate_volume(self.volume_anomaly, key, p);
+        let auth = validate_auth(self.auth_failure_burst, key, p);
+        let bypass = validate_bypass(self.bypass, key, p);
+        let sharing = validate_sharing(self.sharing_violation, key, p);
+        let flow_back = validate_flow_back(self.flow_back, key, p);
         AnalyzerConfig {
             interval: self.interval,
             window: self.window,
@@ -810,7 +1178,191 @@ impl AnalyzerRaw {
                 after: s.after,
                 history: s.history,
             },
+            volume,
+            auth,
+            bypass,
+            sharing,
+            flow_back,
         }
+    }
+}
+
+fn positive(p: &mut Problems, key: String, x: f64, example: &str) {
+    if !(x.is_finite() && x > 0.0) {
+        p.add(key, format!("expected a positive number, e.g. {example}"));
+    }
+}
+
+fn level(p: &mut Problems, key: String, l: u8, min: u8) {
+    if !(min..=rules::catalog::MAX_LEVEL).contains(&l) {
+        p.add(key, format!("expected a level from {min} to 4"));
+    }
+}
+
+fn validate_volume(v: VolumeRaw, key: &str, p: &mut Problems) -> VolumeConfig {
+    let k = format!("{key}.volume-anomaly");
+    if !(1..=52).contains(&v.weeks) {
+        p.add(format!("{k}.weeks"), "expected 1 to 52 weeks");
+    }
+    if v.min_weeks == 0 || v.min_weeks > v.weeks as usize {
+        p.add(
+            format!("{k}.min-weeks"),
+            format!("expected 1 to weeks ({})", v.weeks),
+        );
+    }
+    if v.min_history == 0 {
+        p.add(format!("{k}.min-history"), "expected at least 1");
+    }
+    positive(p, format!("{k}.mad-factor"), v.mad_factor, "6");
+    if !(v.high_ratio.is_finite() && v.high_ratio >= 1.0) {
+        p.add(
+            format!("{k}.high-ratio"),
+            "expected a number of 1 or more, e.g. 4",
+        );
+    }
+    VolumeConfig {
+        weeks: v.weeks.clamp(1, 52),
+        min_weeks: v.min_weeks.max(1),
+        min_history: v.min_history.max(1),
+        mad_factor: v.mad_factor,
+        min_rows: v.min_rows,
+        high_ratio: v.high_ratio,
+    }
+}
+
+fn validate_auth(a: AuthFailureRaw, key: &str, p: &mut Problems) -> AuthFailureConfig {
+    let k = format!("{key}.auth-failure-burst");
+    if a.min_failures == 0 {
+        p.add(format!("{k}.min-failures"), "expected at least 1");
+    }
+    if a.error_codes.is_empty() || a.error_codes.iter().any(|c| c.trim().is_empty()) {
+        p.add(
+            format!("{k}.error-codes"),
+            "expected the error codes of a failed login, e.g. [\"28P01\", \"28000\", \"1045\"]",
+        );
+    }
+    AuthFailureConfig {
+        error_codes: a.error_codes,
+        min_failures: a.min_failures.max(1),
+    }
+}
+
+fn validate_bypass(b: BypassRaw, key: &str, p: &mut Problems) -> BypassConfig {
+    let k = format!("{key}.bypass");
+    for (i, s) in b.servers.iter().enumerate() {
+        if s.parse::<std::net::SocketAddr>().is_err() {
+            p.add(
+                format!("{k}.servers[{i}]"),
+                format!("`{s}` is not an address; expected ip:port, e.g. 10.1.2.3:5432"),
+            );
+        }
+    }
+    for (i, a) in b.firewall_addresses.iter().enumerate() {
+        if a.parse::<std::net::IpAddr>().is_err() {
+            p.add(
+                format!("{k}.firewall-addresses[{i}]"),
+                format!("`{a}` is not an IP address"),
+            );
+        }
+    }
+    if b.around < Duration::from_secs(1) {
+        p.add(format!("{k}.around"), "expected at least 1s");
+    }
+    if b.history < Duration::from_secs(60) {
+        p.add(format!("{k}.history"), "expected at least 1m");
+    }
+    BypassConfig {
+        // As the sensor writes them (`SocketAddr`'s text).
+        servers: b
+            .servers
+            .iter()
+            .map(|s| {
+                s.parse::<std::net::SocketAddr>()
+                    .map_or_else(|_| s.clone(), |a| a.to_string())
+            })
+            .collect(),
+        firewall_addresses: b.firewall_addresses,
+        around: b.around.max(Duration::from_secs(1)),
+        history: b.history,
+    }
+}
+
+fn validate_sharing(s: SharingRaw, key: &str, p: &mut Problems) -> SharingConfig {
+    let k = format!("{key}.sharing-violation");
+    for (i, f) in s.interfaces.iter().enumerate() {
+        let at = format!("{k}.interfaces[{i}]");
+        if !f.path.starts_with('/') {
+            p.add(
+                format!("{at}.path"),
+                format!("`{}` is not a path; expected e.g. /api/v1/credit", f.path),
+            );
+        }
+        if f.tables.is_empty() && f.sharing.is_none() {
+            p.add(
+                at.clone(),
+                "expected `tables` (judged by the catalog's sharing attribute) or `sharing`",
+            );
+        }
+        for (j, t) in f.tables.iter().enumerate() {
+            if rules::catalog::TablePattern::parse(t).is_none() || t.contains('*') {
+                p.add(
+                    format!("{at}.tables[{j}]"),
+                    format!("`{t}` is not a table name; expected database.table"),
+                );
+            }
+        }
+    }
+    let m = s.max_level;
+    for (name, l) in [
+        ("unconditional", m.unconditional),
+        ("restricted", m.restricted),
+        ("not-shared", m.not_shared),
+    ] {
+        if l > rules::catalog::MAX_LEVEL {
+            p.add(
+                format!("{k}.max-level.{name}"),
+                "expected a level from 0 (nothing sensitive) to 4",
+            );
+        }
+    }
+    let mut kind_levels: std::collections::BTreeMap<String, u8> = DEFAULT_KIND_LEVELS
+        .iter()
+        .map(|(n, l)| ((*n).to_owned(), *l))
+        .collect();
+    for (name, l) in s.kind_levels {
+        if !kind_levels.contains_key(&name) {
+            let known: Vec<&str> = DEFAULT_KIND_LEVELS.iter().map(|(n, _)| *n).collect();
+            p.add(
+                format!("{k}.kind-levels.{name}"),
+                format!("unknown kind; expected one of {}", known.join(", ")),
+            );
+            continue;
+        }
+        level(p, format!("{k}.kind-levels.{name}"), l, 1);
+        kind_levels.insert(name, l);
+    }
+    SharingConfig {
+        interfaces: s.interfaces,
+        unlisted: s.unlisted,
+        max_level: m,
+        kind_levels,
+    }
+}
+
+fn validate_flow_back(f: FlowBackRaw, key: &str, p: &mut Problems) -> FlowBackConfig {
+    let k = format!("{key}.flow-back");
+    if f.channels.iter().any(|c| c.trim().is_empty()) {
+        p.add(format!("{k}.channels"), "account names must not be empty");
+    }
+    level(p, format!("{k}.min-level"), f.min_level, 1);
+    if f.min_rows == 0 {
+        p.add(format!("{k}.min-rows"), "expected at least 1");
+    }
+    FlowBackConfig {
+        channels: f.channels,
+        min_level: f.min_level,
+        min_statement_rows: f.min_statement_rows,
+        min_rows: f.min_rows.max(1),
     }
 }
 
@@ -864,6 +1416,58 @@ mod tests {
                 "analyzer.silent-producer.history",
             ]
         );
+    }
+
+    #[test]
+    fn the_newer_detectors_problems_are_reported_with_their_keys() {
+        let keys = problems(
+            r#"{"volume-anomaly": {"weeks": 2, "min-weeks": 3, "min-history": 0, "mad-factor": 0, "high-ratio": 0.5},
+                "auth-failure-burst": {"min-failures": 0, "error-codes": [" "]},
+                "bypass": {"servers": ["db:5432", "10.0.0.1:5432"], "firewall-addresses": ["fw-1"], "around": "0s"},
+                "sharing-violation": {"interfaces": [{"path": "api/v1/x"}, {"path": "/a", "tables": ["t"]}],
+                                      "max-level": {"restricted": 5}, "kind-levels": {"shoe-size": 2, "mobile": 9}},
+                "flow-back": {"channels": [""], "min-level": 0, "min-rows": 0}}"#,
+        );
+        assert_eq!(
+            keys,
+            [
+                "analyzer.volume-anomaly.min-weeks",
+                "analyzer.volume-anomaly.min-history",
+                "analyzer.volume-anomaly.mad-factor",
+                "analyzer.volume-anomaly.high-ratio",
+                "analyzer.auth-failure-burst.min-failures",
+                "analyzer.auth-failure-burst.error-codes",
+                "analyzer.bypass.servers[0]",
+                "analyzer.bypass.firewall-addresses[0]",
+                "analyzer.bypass.around",
+                "analyzer.sharing-violation.interfaces[0].path",
+                "analyzer.sharing-violation.interfaces[0]",
+                "analyzer.sharing-violation.interfaces[1].tables[0]",
+                "analyzer.sharing-violation.max-level.restricted",
+                "analyzer.sharing-violation.kind-levels.mobile",
+                "analyzer.sharing-violation.kind-levels.shoe-size",
+                "analyzer.flow-back.channels",
+                "analyzer.flow-back.min-level",
+                "analyzer.flow-back.min-rows",
+            ]
+        );
+    }
+
+    #[test]
+    fn every_kind_the_sensor_finds_has_a_default_level() {
+        let c = AnalyzerConfig::default();
+        for kind in rules::detect::Kind::ALL {
+            assert!(
+                c.sharing.kind_levels.contains_key(kind.as_str()),
+                "{kind} has no level"
+            );
+        }
+        assert_eq!(c.sharing.kind_levels.len(), rules::detect::Kind::ALL.len());
+        let raw: AnalyzerRaw =
+            toml_like(r#"{"sharing-violation": {"kind-levels": {"mobile": 4}}}"#);
+        let c = raw.validate("analyzer", &mut Problems::default());
+        assert_eq!(c.sharing.kind_levels["mobile"], 4);
+        assert_eq!(c.sharing.kind_levels["id-card"], 4);
     }
 
     #[test]

@@ -5,6 +5,10 @@
 //!
 //! With fewer than `min_windows` earlier windows the account is in its cold start: the
 //! baseline is not trusted and a fixed threshold applies instead.
+//!
+//! [`seasonal`] picks between two samples of one account — the same hour of the week in
+//! earlier weeks, or every earlier hour — for the volume-anomaly detector, whose cold start
+//! raises nothing rather than applying a fixed bar.
 
 /// Scales a MAD to estimate a standard deviation for normally distributed data.
 const MAD_TO_SIGMA: f64 = 1.4826;
@@ -70,6 +74,36 @@ pub fn threshold(
                 windows: samples.len(),
             },
         ),
+    }
+}
+
+/// Which sample a seasonal baseline was computed from; shown in alert titles.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Season {
+    /// The same hour of the week in earlier weeks.
+    HourOfWeek(Baseline),
+    /// Every earlier hour with traffic (too few weeks at this hour yet).
+    AllHours(Baseline),
+}
+
+impl Season {
+    pub fn baseline(&self) -> &Baseline {
+        match self {
+            Season::HourOfWeek(b) | Season::AllHours(b) => b,
+        }
+    }
+}
+
+/// The baseline of an hour: its own hour of the week once `same` holds `min_same` samples,
+/// else every hour's once `all` holds `min_all`; `None` during the cold start (nothing to
+/// judge by).
+pub fn seasonal(same: &[f64], all: &[f64], min_same: usize, min_all: usize) -> Option<Season> {
+    match Baseline::of(same) {
+        Some(b) if b.windows >= min_same => Some(Season::HourOfWeek(b)),
+        _ => match Baseline::of(all) {
+            Some(b) if b.windows >= min_all => Some(Season::AllHours(b)),
+            _ => None,
+        },
     }
 }
 
@@ -157,6 +191,24 @@ mod tests {
         // Warm but tiny: the floor wins.
         let (t, _) = threshold(&[10.0; 20], 12, 6.0, 10_000.0, 1_000.0);
         assert_eq!(t, 1_000.0);
+    }
+
+    #[test]
+    fn seasonal_prefers_the_hour_of_week_then_all_hours_then_nothing() {
+        let all: Vec<f64> = (0..30).map(|i| f64::from(i % 5) * 10.0).collect();
+        // Three earlier weeks at this hour: their own baseline.
+        let Some(Season::HourOfWeek(b)) = seasonal(&[900.0, 1000.0, 1100.0], &all, 3, 24) else {
+            panic!("expected the hour-of-week baseline")
+        };
+        assert_eq!((b.median, b.mad, b.windows), (1000.0, 100.0, 3));
+        // Two weeks only: the account's all-hours baseline.
+        let Some(Season::AllHours(b)) = seasonal(&[900.0, 1000.0], &all, 3, 24) else {
+            panic!("expected the all-hours baseline")
+        };
+        assert_eq!((b.median, b.windows), (20.0, 30));
+        // Too little of either: cold start, nothing to judge by.
+        assert_eq!(seasonal(&[900.0], &all[..10], 3, 24), None);
+        assert_eq!(seasonal(&[], &[], 1, 1), None);
     }
 
     #[test]

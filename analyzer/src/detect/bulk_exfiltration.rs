@@ -4,13 +4,14 @@
 //! per-statement row limit. Paging through a table 10,000 rows at a time stays under the
 //! firewall's per-statement limit; this catches the sum.
 //!
-//! Blocked statements returned nothing and do not count. Severity: high; critical when
-//! level-4 data was among what was read.
+//! Blocked statements returned nothing and do not count; nor do the bulk reads of
+//! restricted data by flow-back channels, which flow-back judges (one scenario, one alert).
+//! Severity: high; critical when level-4 data was among what was read.
 
 use futures_util::future::BoxFuture;
 
 use super::baseline::{self, Basis};
-use super::{Context, DetectError, Detector, Finding, by_level, ids, quote};
+use super::{Context, DetectError, Detector, Finding, by_level, flow_back, ids, quote};
 use crate::event::Severity;
 
 pub struct BulkExfiltration;
@@ -43,11 +44,13 @@ impl Detector for BulkExfiltration {
 
 async fn run(name: &'static str, cx: &Context<'_>) -> Result<Vec<Finding>, DetectError> {
     let c = &cx.cfg.bulk;
+    let not_flow_back =
+        flow_back::claimed(cx).map_or_else(String::new, |f| format!(" AND NOT {f}"));
     // The biggest statements first, so that the evidence shows where the volume went.
     let sql = format!(
         "SELECT account, {w} AS win, toUInt64(sum(rows)) AS total_rows, toUInt64(sum(bytes)) AS total_bytes, \
          toUInt8(max(max_level)) AS level, groupArray({n})(toString(id)) AS evidence \
-         FROM (SELECT account, time, rows, bytes, max_level, id FROM statements WHERE {f} AND action != 'block' AND (rows > 0 OR bytes > 0) ORDER BY rows DESC) \
+         FROM (SELECT account, time, rows, bytes, max_level, id FROM statements WHERE {f} AND action != 'block' AND (rows > 0 OR bytes > 0){not_flow_back} ORDER BY rows DESC) \
          GROUP BY account, win \
          HAVING total_rows > {min_rows} OR total_bytes > {min_bytes} \
          ORDER BY account, win",
@@ -64,7 +67,7 @@ async fn run(name: &'static str, cx: &Context<'_>) -> Result<Vec<Finding>, Detec
         let from = i64::from(v.window) - c.history.as_secs() as i64;
         let sql = format!(
             "SELECT toUInt64(sum(rows)) AS r, toUInt64(sum(bytes)) AS b FROM statements \
-             WHERE account = {a} AND time >= toDateTime({from}) AND time < toDateTime({to}) AND action != 'block' \
+             WHERE account = {a} AND time >= toDateTime({from}) AND time < toDateTime({to}) AND action != 'block'{not_flow_back} \
              GROUP BY {w} HAVING r > 0 OR b > 0",
             a = quote(&v.account),
             from = from.max(0),

@@ -14,13 +14,18 @@
 //! Windows are aligned on event time (`window` seconds since the epoch), so a late event
 //! joins the window it happened in, and re-running a window gives the same findings.
 
+mod auth_failure_burst;
 pub mod baseline;
 mod bulk_exfiltration;
+mod bypass;
 mod first_access;
+mod flow_back;
 mod injection_campaign;
 mod non_production;
 mod off_hours;
+mod sharing_violation;
 mod silent_producer;
+mod volume_anomaly;
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -36,12 +41,17 @@ use uuid::Uuid;
 use crate::config::AnalyzerConfig;
 use crate::event::Severity;
 
+pub use auth_failure_burst::AuthFailureBurst;
 pub use bulk_exfiltration::BulkExfiltration;
+pub use bypass::Bypass;
 pub use first_access::FirstAccess;
+pub use flow_back::FlowBack;
 pub use injection_campaign::InjectionCampaign;
 pub use non_production::NonProduction;
 pub use off_hours::OffHours;
+pub use sharing_violation::SharingViolation;
 pub use silent_producer::SilentProducer;
+pub use volume_anomaly::VolumeAnomaly;
 
 /// Why a detector could not run.
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +108,11 @@ pub fn enabled(cfg: &AnalyzerConfig) -> Vec<Box<dyn Detector>> {
         Box::new(NonProduction),
         Box::new(InjectionCampaign),
         Box::new(SilentProducer),
+        Box::new(VolumeAnomaly),
+        Box::new(AuthFailureBurst),
+        Box::new(Bypass),
+        Box::new(SharingViolation),
+        Box::new(FlowBack),
     ];
     all.into_iter()
         .filter(|d| cfg.detectors.iter().any(|n| n == d.name()))
