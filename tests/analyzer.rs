@@ -1,16 +1,22 @@
-//! The analyzer end to end: statement and health events shaped like DEMO.md's scenarios
-//! (bulk-exfil, off-hours, a first access, vendor-prod, an sqli campaign from an account
-//! and one from an address, a silent sensor) mixed into normal traffic are shipped to the
-//! real ClickHouse through the real pipeline; `tianmu analyzer --once` must raise exactly
-//! one alert per scenario — right detector, entity, severity and evidence — and none for
-//! the normal traffic; a second run must raise nothing and duplicate nothing.
+//! The analyzer end to end: statement, API-call and health events shaped like DEMO.md's
+//! scenarios (bulk-exfil, off-hours, a first access, vendor-prod, an sqli campaign from an
+//! account and one from an address, a silent sensor, flowback, an hour's volume far above
+//! that hour in earlier weeks, a password-guessing burst that succeeds, a direct connection
+//! around the firewall, and ID-card numbers from an unconditionally shared API) mixed into
+//! normal traffic are shipped to the real ClickHouse through the real pipeline; `tianmu
+//! analyzer --once` must raise exactly one alert per scenario — right detector, entity,
+//! severity and evidence — and none for the normal traffic; a second run must raise
+//! nothing and duplicate nothing.
+//!
+//! Failed logins and API calls with inspection counts are shaped as a sensor would emit
+//! them: today's sensor only counts failed logins and has no HTTP follower yet.
 
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use analyzer::event::{
-    Action, Body, Event, Health, HealthStatus, Observer, Protocol, Severity, Statement,
+    Action, ApiCall, Body, Event, Health, HealthStatus, Observer, Protocol, Severity, Statement,
     StatementKind, Touched,
 };
 use chrono::{DateTime, Duration as Span, NaiveTime, Utc};
@@ -54,10 +60,14 @@ fn statement(at: DateTime<Utc>, r: &Read<'_>) -> Event {
             normalized: format!("SELECT * FROM {} WHERE id = ?", r.table.0),
             fingerprint: 42,
             kind: StatementKind::Read,
-            objects: vec![Touched {
-                name: table.clone(),
-                level: r.table.1,
-            }],
+            objects: if r.table.0.is_empty() {
+                vec![]
+            } else {
+                vec![Touched {
+                    name: table.clone(),
+                    level: r.table.1,
+                }]
+            },
             columns: r
                 .columns
                 .iter()
@@ -93,8 +103,80 @@ fn burst(
     n: usize,
     r: &Read<'_>,
 ) -> Vec<String> {
+    burst_with(out, from, every, n, r, |_| {})
+}
+
+/// `burst`, each statement then changed by `change` (observer, server, error, …).
+fn burst_with(
+    out: &mut Vec<Event>,
+    from: DateTime<Utc>,
+    every: i64,
+    n: usize,
+    r: &Read<'_>,
+    change: impl Fn(&mut Statement),
+) -> Vec<String> {
     let made: Vec<Event> = (0..n)
-        .map(|i| statement(from + Span::seconds(every * i as i64), r))
+        .map(|i| {
+            let mut e = statement(from + Span::seconds(every * i as i64), r);
+            if let Body::Statement(s) = &mut e.body {
+                change(s);
+            }
+            e
+        })
+        .collect();
+    let ids = made.iter().map(|e| e.id.to_string()).collect();
+    out.extend(made);
+    ids
+}
+
+/// A failed login as the sensor's follower sees one: the account the client announced,
+/// no statement, the server's error code.
+fn failed_login(s: &mut Statement, code: &str) {
+    s.kind = StatementKind::Session;
+    s.normalized = String::new();
+    s.fingerprint = 0;
+    s.objects.clear();
+    s.columns.clear();
+    s.rows = 0;
+    s.bytes = 0;
+    s.error_code = code.into();
+}
+
+/// The same statement seen on the wire by a sensor.
+fn seen_by_sensor(s: &mut Statement) {
+    s.observer = Observer::Sensor;
+    s.application = String::new();
+}
+
+/// `n` calls to a sharing interface, one every `every` seconds from `from`, each answer
+/// holding `sensitive` values as the sensor's inspection counts them.
+fn api_calls(
+    out: &mut Vec<Event>,
+    from: DateTime<Utc>,
+    every: i64,
+    n: usize,
+    (app_key, path, status): (&str, &str, u16),
+    sensitive: &[(&str, u32)],
+) -> Vec<String> {
+    let made: Vec<Event> = (0..n)
+        .map(|i| {
+            Event::at(
+                "test-analyzer/sensor-api",
+                from + Span::seconds(every * i as i64),
+                Body::ApiCall(ApiCall {
+                    app_key: app_key.into(),
+                    client: "10.50.0.8:52000".into(),
+                    server: "10.50.0.1:8088".into(),
+                    method: "GET".into(),
+                    path_template: path.into(),
+                    status,
+                    records: 1,
+                    bytes: 600,
+                    sensitive: sensitive.iter().map(|(k, n)| ((*k).into(), *n)).collect(),
+                    duration_us: 3_000,
+                }),
+            )
+        })
         .collect();
     let ids = made.iter().map(|e| e.id.to_string()).collect();
     out.extend(made);
@@ -124,6 +206,14 @@ const LEGAL: (&str, u8) = ("legal_person", 2);
 const LEGAL_COLS: &[(&str, u8)] = &[("uscc", 1), ("name", 1)];
 const OPEN: (&str, u8) = ("open_dataset", 1);
 const OPEN_COLS: &[(&str, u8)] = &[("id", 1)];
+/// What the sharing API reads for one credit lookup, and what flowback pages through.
+const CREDIT_LOOKUP_COLS: &[(&str, u8)] = &[
+    ("uscc", 1),
+    ("record_type", 2),
+    ("detail", 3),
+    ("record_date", 2),
+];
+const NOTHING: (&str, u8) = ("", 0);
 
 fn read<'a>(
     account: &'a str,
@@ -195,6 +285,23 @@ fn traffic() -> (Vec<Event>, Expected) {
     );
     burst(&mut ev, h, 60, 5, &read("vendor_dev", OPEN, OPEN_COLS, 20));
     burst(&mut ev, h, 60, 5, &read("share_api", LEGAL, LEGAL_COLS, 5));
+    burst(
+        &mut ev,
+        h,
+        60,
+        5,
+        &read("share_api", CREDIT, CREDIT_LOOKUP_COLS, 3),
+    );
+    // The portal's Thursday-or-whatever 14:00 in each of the four weeks before: ~200 rows.
+    for week in 1..=4 {
+        burst(
+            &mut ev,
+            local(7 * week, 14, 0),
+            300,
+            10,
+            &read("app_portal", POPULATION, POP_COLS, 20),
+        );
+    }
 
     // Normal traffic yesterday: raises nothing.
     burst(
@@ -253,6 +360,120 @@ fn traffic() -> (Vec<Event>, Expected) {
         60,
         20,
         &read("app_portal", POPULATION, POP_COLS, 1),
+    );
+
+    // The sharing API's credit lookups: a few rows of restricted detail each, all day.
+    burst(
+        &mut ev,
+        local(0, 9, 0),
+        90,
+        60,
+        &read("share_api", CREDIT, CREDIT_LOOKUP_COLS, 3),
+    );
+    // One bigger read of the unconditionally shared legal_person: bulk, but not restricted.
+    burst(
+        &mut ev,
+        local(0, 11, 5),
+        60,
+        1,
+        &read("share_api", LEGAL, LEGAL_COLS, 600),
+    );
+    // Two mistyped passwords, then the analyst gets in; one refused MySQL login.
+    burst_with(
+        &mut ev,
+        local(0, 10, 0) - Span::seconds(30),
+        10,
+        2,
+        &read("analyst_li", NOTHING, &[], 0),
+        |s| failed_login(s, "28P01"),
+    );
+    burst_with(
+        &mut ev,
+        local(0, 9, 30),
+        10,
+        1,
+        &read("share_api", NOTHING, &[], 0),
+        |s| {
+            failed_login(s, "1045");
+            s.protocol = Protocol::Mysql;
+        },
+    );
+    // A sensor beside the database sees what the firewall let through — the clients' own
+    // statements, the firewall's upstream leg from 10.0.0.2, and a connection it picked up
+    // midstream (no account) — and statements to a server no firewall protects.
+    burst_with(
+        &mut ev,
+        local(0, 9, 0) + Span::seconds(1),
+        30,
+        20,
+        &read("app_portal", POPULATION, POP_COLS, 1),
+        seen_by_sensor,
+    );
+    burst_with(
+        &mut ev,
+        local(0, 9, 0) + Span::seconds(1),
+        30,
+        20,
+        &read("app_portal", POPULATION, POP_COLS, 1),
+        |s| {
+            seen_by_sensor(s);
+            s.client = "10.0.0.2:38000".into();
+        },
+    );
+    burst_with(
+        &mut ev,
+        local(0, 10, 0) + Span::seconds(2),
+        60,
+        5,
+        &read("analyst_li", POPULATION, POP_COLS, 40),
+        |s| {
+            seen_by_sensor(s);
+            s.account = String::new();
+        },
+    );
+    burst_with(
+        &mut ev,
+        local(0, 10, 0),
+        60,
+        5,
+        &read("analyst_li", OPEN, OPEN_COLS, 10),
+        |s| {
+            seen_by_sensor(s);
+            s.server = "10.9.9.9:5432".into();
+            s.fingerprint = 999;
+        },
+    );
+    // Sharing API answers: credit codes from legal-person, credit codes and a phone number
+    // from credit (restricted: up to level 3), an ID card echoed in a 400.
+    for (i, key) in ["hz-city-portal-7f3a", "nb-social-credit-91c2"]
+        .into_iter()
+        .enumerate()
+    {
+        let at = local(0, 9, 0) + Span::seconds(i as i64);
+        api_calls(
+            &mut ev,
+            at,
+            120,
+            40,
+            (key, "/api/v1/legal-person/{uscc}", 200),
+            &[("social-credit-code", 1)],
+        );
+        api_calls(
+            &mut ev,
+            at,
+            120,
+            40,
+            (key, "/api/v1/credit?uscc={uscc}", 200),
+            &[("social-credit-code", 3), ("mobile", 1)],
+        );
+    }
+    api_calls(
+        &mut ev,
+        local(0, 11, 0),
+        10,
+        3,
+        ("hz-city-portal-7f3a", "/api/v1/legal-person/{uscc}", 400),
+        &[("id-card", 1)],
     );
 
     // bulk-exfil: analyst_li pages through population, 20 × 5,000 rows in a few minutes.
@@ -353,6 +574,99 @@ fn traffic() -> (Vec<Event>, Expected) {
     }
     expect("injection-campaign", "10.66.6.6", "high", ids);
 
+    // flowback: the sharing account pages through credit_record's restricted details, 500
+    // rows a statement (under its limit of 1,000), over MySQL.
+    let ids = burst_with(
+        &mut ev,
+        local(0, 17, 0),
+        20,
+        8,
+        &read("share_api", CREDIT, CREDIT_LOOKUP_COLS, 500),
+        |s| {
+            s.protocol = Protocol::Mysql;
+            s.client = "10.30.0.5:41000".into();
+            s.server = "127.0.0.1:3306".into();
+            s.normalized = "SELECT uscc, record_type, detail, record_date FROM credit_record ORDER BY id LIMIT ? OFFSET ?".into();
+            s.fingerprint = 4242;
+        },
+    );
+    expect("flow-back", "share_api", "high", ids);
+
+    // volume-anomaly: the portal reads ~9,600 rows between 14:00 and 15:00, spread so that
+    // no window passes bulk-exfiltration's bar, where earlier weeks read ~200.
+    let ids = burst(
+        &mut ev,
+        local(0, 14, 0),
+        75,
+        48,
+        &read("app_portal", POPULATION, POP_COLS, 200),
+    );
+    expect("volume-anomaly", "app_portal", "medium", ids);
+
+    // An auth-failure burst: a host guesses dba_admin's password twelve times, then gets in.
+    let mut ids = burst_with(
+        &mut ev,
+        local(0, 13, 30),
+        10,
+        12,
+        &Read {
+            client: "10.77.0.5:40100",
+            ..read("dba_admin", NOTHING, &[], 0)
+        },
+        |s| failed_login(s, "28P01"),
+    );
+    ids.extend(burst_with(
+        &mut ev,
+        local(0, 13, 32) + Span::seconds(10),
+        10,
+        1,
+        &Read {
+            client: "10.77.0.5:40101",
+            ..read("dba_admin", NOTHING, &[], 1)
+        },
+        |s| s.normalized = "SELECT ?".into(),
+    ));
+    expect("auth-failure-burst", "10.77.0.5", "high", ids);
+
+    // bypass: the analyst connects to PostgreSQL directly from another host; only the
+    // sensor sees it.
+    let ids = burst_with(
+        &mut ev,
+        local(0, 11, 40),
+        30,
+        4,
+        &Read {
+            client: "10.20.1.99:50500",
+            ..read("analyst_li", LICENSE, LICENSE_COLS, 30)
+        },
+        |s| {
+            seen_by_sensor(s);
+            s.fingerprint = 777;
+        },
+    );
+    expect("bypass", "10.20.1.99", "high", ids);
+
+    // sharing-violation: legal-person (unconditional sharing) answers with the legal
+    // representatives' ID-card numbers (level 4).
+    let ids = api_calls(
+        &mut ev,
+        local(0, 14, 30),
+        15,
+        6,
+        (
+            "wz-market-supervision-44de",
+            "/api/v1/legal-person/{uscc}",
+            200,
+        ),
+        &[("social-credit-code", 1), ("id-card", 1)],
+    );
+    expect(
+        "sharing-violation",
+        "/api/v1/legal-person/{uscc}",
+        "critical",
+        ids,
+    );
+
     // sensor-down: sensor-a reported until five minutes ago; firewall-b is alive.
     let now = Utc::now();
     ev.push(health(
@@ -395,11 +709,28 @@ fn analyze(s: &Scratch) -> Vec<serde_json::Value> {
 fn each_scenario_raises_its_alert_once_and_normal_traffic_none() {
     let url = require_clickhouse();
     let s = Scratch::new("analyzer", &url, "");
-    let accounts = repo_root().join("deploy/demo/accounts.toml");
+    let demo = repo_root().join("deploy/demo");
     let mut config = std::fs::read_to_string(s.config()).expect("read config");
     config.push_str(&format!(
-        "\n[policy]\naccounts = \"{}\"\n",
-        accounts.display()
+        r#"
+[analyzer.flow-back]
+channels = ["share_api"]
+
+[analyzer.bypass]
+firewall-addresses = ["10.0.0.2"]
+
+[analyzer.sharing-violation]
+interfaces = [
+    {{ path = "/api/v1/legal-person/{{uscc}}", tables = ["publicdata.legal_person"] }},
+    {{ path = "/api/v1/credit", tables = ["publicdata.credit_record"] }},
+]
+
+[policy]
+accounts = "{}"
+catalog = "{}"
+"#,
+        demo.join("accounts.toml").display(),
+        demo.join("catalog.toml").display(),
     ));
     std::fs::write(s.config(), config).expect("write config");
 
