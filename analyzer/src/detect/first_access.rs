@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use futures_util::future::BoxFuture;
 
-use super::{Context, DetectError, Detector, Finding, by_level, ids, quote};
+use super::{Context, DetectError, Detector, Finding, by_level, ids, quote_list};
 use crate::event::Severity;
 
 pub struct FirstAccess;
@@ -27,6 +27,7 @@ struct Access {
 
 #[derive(clickhouse::Row, serde::Deserialize)]
 struct Seen {
+    account: String,
     object: String,
     first: u32,
 }
@@ -63,23 +64,28 @@ async fn run(name: &'static str, cx: &Context<'_>) -> Result<Vec<Finding>, Detec
     };
     let from = (i64::from(*first_window) - c.history.as_secs() as i64).max(0);
     let to = i64::from(*last_window) + i64::from(cx.window());
+    // When each of these accounts was first seen at all (any statement, object ''), and
+    // each table: one query for all of them.
+    let accounts = quote_list(by_account.keys().copied());
+    let sql = format!(
+        "SELECT account, '' AS obj, toUInt32(min(time)) AS first FROM statements \
+         WHERE account IN {accounts} AND time >= toDateTime({from}) AND time < toDateTime({to}) \
+         GROUP BY account \
+         UNION ALL \
+         SELECT account, obj, toUInt32(min(time)) AS first FROM statements ARRAY JOIN objects AS obj \
+         WHERE account IN {accounts} AND time >= toDateTime({from}) AND time < toDateTime({to}) AND action != 'block' \
+         GROUP BY account, obj",
+    );
+    let seen: Vec<Seen> = cx.fetch(&sql).await?;
+    let first: HashMap<(&str, &str), u32> = seen
+        .iter()
+        .map(|s| ((s.account.as_str(), s.object.as_str()), s.first))
+        .collect();
     let mut out = Vec::new();
     for (account, list) in by_account {
-        // When the account was first seen at all (any statement), and each table.
-        let sql = format!(
-            "SELECT '' AS obj, toUInt32(min(time)) AS first FROM statements \
-             WHERE account = {a} AND time >= toDateTime({from}) AND time < toDateTime({to}) \
-             UNION ALL \
-             SELECT obj, toUInt32(min(time)) AS first FROM statements ARRAY JOIN objects AS obj \
-             WHERE account = {a} AND time >= toDateTime({from}) AND time < toDateTime({to}) AND action != 'block' \
-             GROUP BY obj",
-            a = quote(account),
-        );
-        let seen: Vec<Seen> = cx.fetch(&sql).await?;
-        let first: HashMap<&str, u32> = seen.iter().map(|s| (s.object.as_str(), s.first)).collect();
         // No statement at all in range (cannot happen for an account with accesses in a
         // window, but min() over nothing reads as 0).
-        let Some(&account_first) = first.get("").filter(|&&t| t > 0) else {
+        let Some(&account_first) = first.get(&(account, "")).filter(|&&t| t > 0) else {
             continue;
         };
         for a in list {
@@ -88,7 +94,10 @@ async fn run(name: &'static str, cx: &Context<'_>) -> Result<Vec<Finding>, Detec
                 continue; // still learning this account
             }
             // Read before this window (within history): not a first access.
-            if first.get(a.object.as_str()).is_some_and(|&t| t < a.window) {
+            if first
+                .get(&(account, a.object.as_str()))
+                .is_some_and(|&t| t < a.window)
+            {
                 continue;
             }
             let (window_start, window_end) = cx.bounds(a.window);
