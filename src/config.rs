@@ -122,6 +122,32 @@ impl Config {
         })
     }
 
+    /// What the analyzer knows of the platform: the accounts and the catalog `[policy]`
+    /// names, loaded (an invalid file stops here), and the containment file.
+    pub fn platform(&self) -> anyhow::Result<analyzer::cycle::Platform> {
+        let accounts = match &self.policy.accounts {
+            Some(path) => Some(
+                rules::account::Accounts::load(path)
+                    .map_err(|e| anyhow::anyhow!("invalid accounts file:\n{e}"))?,
+            ),
+            None => None,
+        };
+        // The catalog's sharing attributes judge API responses (sharing-violation) and
+        // which tables are restricted (flow-back).
+        let catalog = match &self.policy.catalog {
+            Some(path) => Some(
+                rules::catalog::Catalog::load(path)
+                    .map_err(|e| anyhow::anyhow!("invalid catalog file:\n{e}"))?,
+            ),
+            None => None,
+        };
+        Ok(analyzer::cycle::Platform {
+            accounts,
+            catalog,
+            containment: Some(self.policy.containment.clone()),
+        })
+    }
+
     /// `<node>/<component>`, the producer id of events from `component`.
     pub fn producer(&self, component: &str) -> String {
         format!("{}/{component}", self.node)

@@ -71,19 +71,21 @@ pub struct Cycle {
     pub failed: Vec<(&'static str, String)>,
 }
 
-/// What the analyzer knows of the platform from `[policy]`: its accounts and its catalog.
-/// Detectors that need one it lacks find nothing (and say so at debug level).
+/// What the analyzer knows of the platform from `[policy]`: its accounts and its catalog
+/// (detectors that need one it lacks find nothing, and say so at debug level), and the
+/// containment file whose expired blocks it records.
 #[derive(Debug, Clone, Default)]
 pub struct Platform {
     pub accounts: Option<Accounts>,
     pub catalog: Option<Catalog>,
+    pub containment: Option<PathBuf>,
 }
 
 impl From<Option<Accounts>> for Platform {
     fn from(accounts: Option<Accounts>) -> Platform {
         Platform {
             accounts,
-            catalog: None,
+            ..Platform::default()
         }
     }
 }
@@ -242,11 +244,12 @@ pub async fn run_once(
     spool: &SpoolConfig,
     cfg: AnalyzerConfig,
     platform: impl Into<Platform>,
-    containment: Option<PathBuf>,
     producer: &str,
     since: Duration,
     cancel: CancellationToken,
 ) -> Result<Cycle, AnalyzerError> {
+    let platform = platform.into();
+    let containment = platform.containment.clone();
     let client = ClickHouse::new(ch);
     schema::migrate(&client.server, &ch.url, &ch.database).await?;
     let analyzer = Analyzer::new(ch, cfg, platform);
@@ -268,17 +271,18 @@ pub async fn run_once(
 }
 
 /// `tianmu analyzer`: a cycle every `interval` until `cancel`; the analyzer's own health
-/// report after each. With a `containment` file, blocks that expired are removed from it
-/// and their expiry recorded on their alerts.
+/// report after each. With a containment file, blocks that expired are removed from it and
+/// their expiry recorded on their alerts.
 pub async fn run(
     ch: &ClickHouseConfig,
     spool: &SpoolConfig,
     cfg: AnalyzerConfig,
     platform: impl Into<Platform>,
-    containment: Option<PathBuf>,
     producer_id: &str,
     cancel: CancellationToken,
 ) -> Result<(), AnalyzerError> {
+    let platform = platform.into();
+    let containment = platform.containment.clone();
     let pipeline = Pipeline::start(spool, ch, Mode::Daemon)?;
     let producer = pipeline.producer();
     let interval = cfg.interval;

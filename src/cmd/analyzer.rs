@@ -21,23 +21,7 @@ pub struct AnalyzerArgs {
 /// `tianmu analyzer`: the detection loop until Ctrl-C, or one cycle with `--once`.
 pub async fn run(args: AnalyzerArgs) -> Result<ExitCode> {
     let cfg = load(&args.config)?;
-    let accounts = match &cfg.policy.accounts {
-        Some(path) => Some(
-            rules::account::Accounts::load(path)
-                .map_err(|e| anyhow::anyhow!("invalid accounts file:\n{e}"))?,
-        ),
-        None => None,
-    };
-    // The catalog's sharing attributes judge API responses (sharing-violation) and which
-    // tables are restricted (flow-back).
-    let catalog = match &cfg.policy.catalog {
-        Some(path) => Some(
-            rules::catalog::Catalog::load(path)
-                .map_err(|e| anyhow::anyhow!("invalid catalog file:\n{e}"))?,
-        ),
-        None => None,
-    };
-    let platform = analyzer::cycle::Platform { accounts, catalog };
+    let platform = cfg.platform()?;
     let spool = cfg.spool("analyzer");
     let producer = cfg.producer("analyzer");
     let stop = cancel_on_signal_or(None);
@@ -47,7 +31,6 @@ pub async fn run(args: AnalyzerArgs) -> Result<ExitCode> {
             &spool,
             cfg.analyzer.clone(),
             platform,
-            Some(cfg.policy.containment.clone()),
             &producer,
             stop,
         )
@@ -60,7 +43,6 @@ pub async fn run(args: AnalyzerArgs) -> Result<ExitCode> {
         &spool,
         cfg.analyzer.clone(),
         platform,
-        Some(cfg.policy.containment.clone()),
         &producer,
         args.since,
         stop,

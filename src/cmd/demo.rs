@@ -123,41 +123,25 @@ async fn demo_firewall(
 
 /// The analyzer's detection loop in the demo, its alerts through a spool of its own.
 fn demo_analyzer(cfg: &Config, stop: CancellationToken) -> Option<tokio::task::JoinHandle<()>> {
-    let accounts = match cfg
-        .policy
-        .accounts
-        .as_deref()
-        .map(rules::account::Accounts::load)
-    {
-        Some(Ok(a)) => Some(a),
-        Some(Err(e)) => {
-            eprintln!("tianmu demo: analyzer: invalid accounts file:\n{e}\nskipped");
+    let platform = match cfg.platform() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("tianmu demo: analyzer: {e}\nskipped");
             return None;
         }
-        None => None,
     };
-    let (ch, spool, analyzer, producer, containment) = (
+    let (ch, spool, analyzer, producer) = (
         cfg.clickhouse.clone(),
         cfg.spool("analyzer"),
         cfg.analyzer.clone(),
         cfg.producer("analyzer"),
-        Some(cfg.policy.containment.clone()),
     );
     eprintln!(
         "tianmu demo: analyzer: detectors every {:?}, alerts into ClickHouse (tianmu analyzer --once prints them)",
         analyzer.interval
     );
     Some(tokio::spawn(async move {
-        if let Err(e) = analyzer::cycle::run(
-            &ch,
-            &spool,
-            analyzer,
-            accounts,
-            containment,
-            &producer,
-            stop,
-        )
-        .await
+        if let Err(e) = analyzer::cycle::run(&ch, &spool, analyzer, platform, &producer, stop).await
         {
             eprintln!("tianmu demo: analyzer: {e}; going on without it");
         }
