@@ -18,8 +18,10 @@
 
 use std::time::Duration;
 
-use analyzer::event::{AlertState, Resolution, Severity, Transition};
+use analyzer::drill::{Progress, SCENARIOS, Scenario};
+use analyzer::event::{AlertState, DrillPhase, Resolution, Severity, Transition};
 use analyzer::lifecycle::{self, AlertRecord};
+use analyzer::report::DrillResult;
 use chrono::{DateTime, FixedOffset, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 use rules::policy::containment::Target;
@@ -31,22 +33,29 @@ use crate::i18n::Msg;
 use crate::keys::{self, Action, Key, View};
 use crate::ui;
 
-/// The three screens (tabs).
+/// The four screens (tabs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Screen {
     Situation,
     Alerts,
     Events,
+    Drills,
 }
 
 impl Screen {
-    pub const ALL: [Screen; 3] = [Screen::Situation, Screen::Alerts, Screen::Events];
+    pub const ALL: [Screen; 4] = [
+        Screen::Situation,
+        Screen::Alerts,
+        Screen::Events,
+        Screen::Drills,
+    ];
 
     pub fn title(self) -> Msg {
         match self {
             Screen::Situation => Msg::Situation,
             Screen::Alerts => Msg::Alerts,
             Screen::Events => Msg::Events,
+            Screen::Drills => Msg::Drills,
         }
     }
 
@@ -157,6 +166,57 @@ pub enum Command {
         duration: Duration,
         preview: Transition,
     },
+    /// Run a drill of `scenario` in the background (`analyzer::drill::Drills::run`).
+    StartDrill {
+        scenario: &'static Scenario,
+    },
+    /// Abort the running drill.
+    AbortDrill,
+}
+
+/// How a drill ended: its score (none when nothing was recorded), or why it could not run.
+pub type DrillEnd = Result<Option<DrillResult>, String>;
+
+/// The drill the console runs (one at a time), as its phases arrive.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DrillRun {
+    pub scenario: &'static Scenario,
+    /// Known once its start is recorded.
+    pub drill_id: Option<Uuid>,
+    /// When the operator started it: the timer runs from here.
+    pub started: DateTime<Utc>,
+    /// Its phases but the injected steps, in order.
+    pub phases: Vec<Progress>,
+    /// Injected steps so far, when the first was made, and the last one.
+    pub injected: u64,
+    pub first_injected: Option<DateTime<Utc>>,
+    pub last_injected: Option<Progress>,
+    /// When it ended, and its score (or why it could not run).
+    pub ended: Option<(DateTime<Utc>, DrillEnd)>,
+}
+
+impl DrillRun {
+    pub fn running(&self) -> bool {
+        self.ended.is_none()
+    }
+
+    /// How long it has run (until its end).
+    pub fn elapsed(&self, now: DateTime<Utc>) -> Duration {
+        let end = self.ended.as_ref().map_or(now, |(t, _)| *t);
+        (end - self.started).to_std().unwrap_or_default()
+    }
+
+    /// The phase it waits for next.
+    pub fn waiting_for(&self) -> Msg {
+        let has = |p: DrillPhase| self.phases.iter().any(|x| x.phase == p);
+        if !has(DrillPhase::Detected) {
+            Msg::TheAlert
+        } else if !has(DrillPhase::Acknowledged) {
+            Msg::TheAck
+        } else {
+            Msg::TheClose
+        }
+    }
 }
 
 /// Which text the input line is collecting.
@@ -294,6 +354,12 @@ pub struct App {
     pub help_scroll: usize,
     pub notice: Option<Notice>,
     pub quit: bool,
+    /// The scenario selected on the Drills screen (an index into `analyzer::drill::SCENARIOS`).
+    pub drill_sel: usize,
+    /// The drill started from this console, running or ended.
+    pub drill: Option<DrillRun>,
+    /// Whether this console can run drills (it has a desk and an injector).
+    pub drills_enabled: bool,
 }
 
 impl App {
@@ -324,6 +390,9 @@ impl App {
             help_scroll: 0,
             notice: None,
             quit: false,
+            drill_sel: 0,
+            drill: None,
+            drills_enabled: false,
         }
     }
 
@@ -338,6 +407,7 @@ impl App {
             (Screen::Alerts, Some(_)) => View::AlertDetail,
             (Screen::Alerts, None) => View::Alerts,
             (Screen::Events, _) => View::Events,
+            (Screen::Drills, _) => View::Drills,
         }
     }
 
@@ -457,6 +527,45 @@ impl App {
             Ok(text) => self.say(text, false),
             Err(text) => self.say(text, true),
         }
+    }
+
+    /// A drill phase was recorded.
+    pub fn drill_progress(&mut self, p: Progress) {
+        let Some(run) = self.drill.as_mut() else {
+            return;
+        };
+        run.drill_id = Some(p.drill_id);
+        if p.phase == DrillPhase::Injected {
+            run.injected += 1;
+            run.first_injected.get_or_insert(p.time);
+            run.last_injected = Some(p);
+        } else {
+            run.phases.push(p);
+        }
+    }
+
+    /// The drill ended: its score, or why it could not run.
+    pub fn drill_ended(&mut self, result: DrillEnd) {
+        let Some(name) = self.drill.as_ref().map(|r| r.scenario.name) else {
+            return;
+        };
+        let (text, failed) = match &result {
+            Ok(Some(r)) => (
+                format!(
+                    "{} {name}: {}",
+                    self.t(Msg::DrillRun),
+                    self.t(outcome_msg(r.outcome))
+                ),
+                false,
+            ),
+            Ok(None) => (format!("{} {name}", self.t(Msg::DrillRun)), false),
+            Err(e) => (format!("{} {name}: {e}", self.t(Msg::DrillRun)), true),
+        };
+        let now = self.now;
+        if let Some(run) = self.drill.as_mut() {
+            run.ended = Some((now, result));
+        }
+        self.say(text, failed);
     }
 
     /// The loader sent something.
@@ -579,6 +688,18 @@ impl App {
             Mode::Confirm { command, .. } => match e.code {
                 KeyCode::Char('y') | KeyCode::Char('Y') => {
                     self.mode = Mode::Normal;
+                    if let Command::StartDrill { scenario } = *command {
+                        self.drill = Some(DrillRun {
+                            scenario,
+                            drill_id: None,
+                            started: self.now,
+                            phases: Vec::new(),
+                            injected: 0,
+                            first_injected: None,
+                            last_injected: None,
+                            ended: None,
+                        });
+                    }
                     vec![*command]
                 }
                 KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => {
@@ -838,6 +959,12 @@ impl App {
             View::AlertDetail => {
                 self.detail_scroll = self.detail_scroll.saturating_add_signed(delta);
             }
+            View::Drills => {
+                let last = SCENARIOS.len().saturating_sub(1) as isize;
+                self.drill_sel = (self.drill_sel as isize)
+                    .saturating_add(delta)
+                    .clamp(0, last) as usize;
+            }
             View::Situation => {}
         }
     }
@@ -854,11 +981,40 @@ impl App {
                 self.quit = true;
                 return vec![Command::Quit];
             }
-            Action::NextScreen => self.go(Screen::ALL[(self.screen.index() + 1) % 3]),
-            Action::PrevScreen => self.go(Screen::ALL[(self.screen.index() + 2) % 3]),
+            Action::NextScreen => {
+                let n = Screen::ALL.len();
+                self.go(Screen::ALL[(self.screen.index() + 1) % n])
+            }
+            Action::PrevScreen => {
+                let n = Screen::ALL.len();
+                self.go(Screen::ALL[(self.screen.index() + n - 1) % n])
+            }
             Action::GotoSituation => self.go(Screen::Situation),
             Action::GotoAlerts => self.go(Screen::Alerts),
             Action::GotoEvents => self.go(Screen::Events),
+            Action::GotoDrills => self.go(Screen::Drills),
+            Action::StartDrill => {
+                if !self.drills_enabled {
+                    self.say(self.t(Msg::DrillsDisabled), true);
+                } else if self.drill.as_ref().is_some_and(DrillRun::running) {
+                    self.say(self.t(Msg::DrillRunning), true);
+                } else if let Some(scenario) = SCENARIOS.get(self.drill_sel) {
+                    self.mode = Mode::Confirm {
+                        command: Box::new(Command::StartDrill { scenario }),
+                        question: Msg::ConfirmDrill,
+                    };
+                }
+            }
+            Action::AbortDrill => {
+                if self.drill.as_ref().is_some_and(DrillRun::running) {
+                    self.mode = Mode::Confirm {
+                        command: Box::new(Command::AbortDrill),
+                        question: Msg::ConfirmAbortDrill,
+                    };
+                } else {
+                    self.say(self.t(Msg::NoDrillRunning), true);
+                }
+            }
             Action::Up => self.move_by(-1),
             Action::Down => self.move_by(1),
             Action::PageUp => self.move_by(-page),
@@ -1025,6 +1181,16 @@ impl App {
             }
             _ => Vec::new(),
         }
+    }
+}
+
+/// A drill's outcome in the interface's words.
+pub fn outcome_msg(o: analyzer::report::DrillOutcome) -> Msg {
+    use analyzer::report::DrillOutcome as O;
+    match o {
+        O::Completed => Msg::Completed,
+        O::Aborted => Msg::Aborted,
+        O::Unfinished => Msg::Unfinished,
     }
 }
 

@@ -16,6 +16,7 @@ use analyzer::config::ClickHouseConfig;
 use analyzer::detect::{DetectError, fetch, quote, quote_list};
 use analyzer::event::{Action, HealthStatus, Severity};
 use analyzer::lifecycle::{self, AlertRecord, ListFilter};
+use analyzer::report::DrillResult;
 use chrono::{DateTime, Utc};
 use clickhouse::Client;
 use tokio::sync::mpsc;
@@ -30,6 +31,8 @@ pub const ALERT_CAP: usize = 2_000;
 pub const ALERT_HORIZON: chrono::Duration = chrono::Duration::days(30);
 /// Most evidence statements shown for one alert.
 pub const EVIDENCE_CAP: usize = 1_000;
+/// Most drills the history shows.
+pub const DRILL_CAP: usize = 50;
 /// Minutes in the situation's sparklines.
 pub const MINUTES: usize = 60;
 
@@ -108,6 +111,8 @@ pub struct Snapshot {
     /// Newest first, at most [`ALERT_CAP`].
     pub alerts: Vec<AlertRecord>,
     pub events: EventPage,
+    /// The last [`DRILL_CAP`] drills, newest first, with their scores.
+    pub drills: Vec<DrillResult>,
 }
 
 /// The event explorer's filter (`/` on the events screen, `:filter …`).
@@ -536,7 +541,7 @@ pub async fn snapshot(
         limit: ALERT_CAP,
         ..ListFilter::default()
     };
-    let (minutes, rate, rows, level, tables, health, events, matching, alerts) = tokio::join!(
+    let (minutes, rate, rows, level, tables, health, events, matching, alerts, drills) = tokio::join!(
         fetch::<MinuteRow>(db, timeout, &minutes_sql),
         fetch::<u64>(db, timeout, &rate_sql),
         fetch::<NameCount>(db, timeout, &rows_sql),
@@ -546,6 +551,7 @@ pub async fn snapshot(
         fetch::<StatementRow>(db, timeout, &events_sql),
         fetch::<u64>(db, timeout, &count_sql),
         lifecycle::list(db, timeout, &list),
+        analyzer::drill::history(db, timeout, DRILL_CAP),
     );
     let mut by_minute: Vec<Minute> = (0..MINUTES as i64)
         .map(|i| Minute {
@@ -597,6 +603,7 @@ pub async fn snapshot(
                 .collect(),
             matching: matching?.first().copied().unwrap_or(0),
         },
+        drills: drills?,
     })
 }
 

@@ -356,5 +356,45 @@ pub fn snapshot(extra_alerts: usize, events_n: usize) -> Snapshot {
             matching: 12_345.max(rows.len() as u64),
             rows,
         },
+        drills: drills(now),
     }
+}
+
+/// Past drills: one completed, one aborted before its alert came, one completed slowly.
+pub fn drills(now: DateTime<Utc>) -> Vec<analyzer::report::DrillResult> {
+    use analyzer::report::{DrillOutcome, DrillResult};
+    let d = |n: u128, hours: i64, scenario: &str, secs: [Option<u64>; 4], outcome| DrillResult {
+        drill_id: Uuid::from_u128(0xd000 + n),
+        scenario: scenario.into(),
+        started: now - Duration::hours(hours),
+        alert_id: secs[0].map(|_| Uuid::from_u128(0xa000 + n)),
+        detect_secs: secs[0],
+        acknowledge_secs: secs[1],
+        contain_secs: secs[2],
+        close_secs: secs[3],
+        outcome,
+    };
+    vec![
+        d(
+            3,
+            2,
+            "bulk-exfil",
+            [Some(6), Some(41), Some(95), Some(312)],
+            DrillOutcome::Completed,
+        ),
+        d(
+            2,
+            26,
+            "sqli",
+            [None, None, None, None],
+            DrillOutcome::Aborted,
+        ),
+        d(
+            1,
+            50,
+            "vendor-prod",
+            [Some(9), Some(620), None, Some(1804)],
+            DrillOutcome::Completed,
+        ),
+    ]
 }

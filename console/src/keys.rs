@@ -14,14 +14,16 @@ pub enum View {
     Alerts,
     AlertDetail,
     Events,
+    Drills,
 }
 
 impl View {
-    pub const ALL: [View; 4] = [
+    pub const ALL: [View; 5] = [
         View::Situation,
         View::Alerts,
         View::AlertDetail,
         View::Events,
+        View::Drills,
     ];
 }
 
@@ -34,6 +36,7 @@ pub enum Action {
     GotoSituation,
     GotoAlerts,
     GotoEvents,
+    GotoDrills,
     Up,
     Down,
     PageUp,
@@ -57,10 +60,12 @@ pub enum Action {
     Resolve,
     Close,
     Reopen,
+    StartDrill,
+    AbortDrill,
 }
 
 impl Action {
-    /// Actions that change an alert (refused in read-only mode).
+    /// Actions that change an alert or run a drill (refused in read-only mode).
     pub fn changes_alert(self) -> bool {
         matches!(
             self,
@@ -72,6 +77,8 @@ impl Action {
                 | Action::Resolve
                 | Action::Close
                 | Action::Reopen
+                | Action::StartDrill
+                | Action::AbortDrill
         )
     }
 }
@@ -137,7 +144,7 @@ impl Binding {
     }
 }
 
-const LISTS: &[View] = &[View::Alerts, View::Events, View::AlertDetail];
+const LISTS: &[View] = &[View::Alerts, View::Events, View::AlertDetail, View::Drills];
 const ALERT: &[View] = &[View::Alerts, View::AlertDetail];
 
 /// Every binding of the console, in the order the help lists them.
@@ -188,6 +195,14 @@ pub const BINDINGS: &[Binding] = &[
         action: Action::GotoEvents,
         en: "event explorer",
         zh: "事件查询",
+        views: &[],
+    },
+    Binding {
+        keys: &[k('4')],
+        label: "4",
+        action: Action::GotoDrills,
+        en: "drills",
+        zh: "应急演练",
         views: &[],
     },
     Binding {
@@ -374,6 +389,22 @@ pub const BINDINGS: &[Binding] = &[
         zh: "重新打开",
         views: ALERT,
     },
+    Binding {
+        keys: &[code(KeyCode::Enter)],
+        label: "Enter",
+        action: Action::StartDrill,
+        en: "start a drill of the selected scenario (asks to confirm)",
+        zh: "启动所选场景的演练（需确认）",
+        views: &[View::Drills],
+    },
+    Binding {
+        keys: &[k('X')],
+        label: "X",
+        action: Action::AbortDrill,
+        en: "abort the running drill (asks to confirm)",
+        zh: "中止正在进行的演练（需确认）",
+        views: &[View::Drills],
+    },
 ];
 
 /// The action `key` triggers in `view`.
@@ -398,6 +429,7 @@ pub fn view_names(b: &Binding, lang: Language) -> String {
                 View::Alerts => Msg::Alerts,
                 View::AlertDetail => Msg::AlertDetail,
                 View::Events => Msg::Events,
+                View::Drills => Msg::Drills,
             }
             .text(lang)
         })

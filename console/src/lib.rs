@@ -3,6 +3,7 @@
 //! ```text
 //!  keys, mouse, resize ─► app::App::handle_* ─► Vec<Command> ─┬─► data loader (reload, filter, evidence)
 //!  data::Loader updates ─► app::App::update                     ├─► lifecycle transition → pipeline → ClickHouse
+//!  drill task phases ────► app::App::drill_progress             ├─► drill task (analyzer::drill::Drills::run)
 //!  1 s clock ────────────► app::App::tick                       └─► quit
 //!  every input ──────────► ui::draw (from the state only)
 //! ```
@@ -22,7 +23,10 @@ pub mod ui;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use analyzer::config::ClickHouseConfig;
+use analyzer::drill::{Drills, Injector, Progress, Scenario};
 use analyzer::event::{AlertState, Resolution, Transition};
 use analyzer::lifecycle::{self, Desk, DeskError, Step};
 use analyzer::pipeline::Producer;
@@ -64,6 +68,19 @@ pub struct Options {
     pub desk: Option<DeskParts>,
     /// Where logs go while the TUI runs.
     pub log: Option<PathBuf>,
+    /// What injects a drill's scenario (`None`: no drills from this console).
+    pub injector: Option<Arc<dyn Injector>>,
+}
+
+/// How long a drill started from the console waits for its alert to be closed.
+pub const DRILL_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// How often a drill asks ClickHouse for its alert and the alert's transitions.
+const DRILL_POLL: Duration = Duration::from_secs(1);
+
+/// What the drill task tells the loop.
+enum DrillUpdate {
+    Progress(Progress),
+    Ended(app::DrillEnd),
 }
 
 /// Runs the console until the operator quits (or SIGTERM/SIGHUP).
@@ -77,6 +94,9 @@ pub async fn run(opts: Options) -> Result<(), ConsoleError> {
     let desk = opts
         .desk
         .map(|parts| std::sync::Arc::new((source.clone(), parts)));
+    app.drills_enabled = desk.is_some() && opts.injector.is_some();
+    let (drill_tx, mut drill_rx) = mpsc::channel::<DrillUpdate>(64);
+    let mut drill_stop: Option<tokio_util::sync::CancellationToken> = None;
     let mut loader = data::spawn(source, opts.console.refresh, app.event_filter.clone());
     let mut term = term::Term::enter(opts.log.as_deref())?;
     let size = term.terminal.size()?;
@@ -112,6 +132,23 @@ pub async fn run(opts: Options) -> Result<(), ConsoleError> {
                 app.done(result);
                 Vec::new()
             }
+            Some(update) = drill_rx.recv() => {
+                match update {
+                    DrillUpdate::Progress(p) => {
+                        let phase = p.phase;
+                        app.drill_progress(p);
+                        if phase != analyzer::event::DrillPhase::Injected {
+                            let _ = loader.requests.try_send(Request::Reload);
+                        }
+                    }
+                    DrillUpdate::Ended(r) => {
+                        drill_stop = None;
+                        app.drill_ended(r);
+                        let _ = loader.requests.try_send(Request::Reload);
+                    }
+                }
+                Vec::new()
+            }
             _ = clock.tick() => {
                 app.tick(Utc::now());
                 Vec::new()
@@ -135,11 +172,40 @@ pub async fn run(opts: Options) -> Result<(), ConsoleError> {
                 c @ (Command::Act { .. } | Command::Contain { .. }) => {
                     execute(&desk, &app, done_tx.clone(), c)
                 }
+                Command::StartDrill { scenario } => {
+                    drill_stop = start_drill(
+                        &desk,
+                        &opts.injector,
+                        &app.actor,
+                        scenario,
+                        drill_tx.clone(),
+                    );
+                    if drill_stop.is_none() {
+                        app.drill_ended(Err(app.t(Msg::DrillsDisabled).to_owned()));
+                    }
+                }
+                Command::AbortDrill => {
+                    if let Some(stop) = &drill_stop {
+                        stop.cancel();
+                    }
+                }
             }
         }
         if app.quit {
             break;
         }
+    }
+    // A drill still running is aborted and its end recorded before the console goes.
+    if let Some(stop) = drill_stop.take() {
+        stop.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(10), async {
+            while let Some(u) = drill_rx.recv().await {
+                if matches!(u, DrillUpdate::Ended(_)) {
+                    break;
+                }
+            }
+        })
+        .await;
     }
     drop(term);
     tracing::info!("Console stopped.");
@@ -147,6 +213,58 @@ pub async fn run(opts: Options) -> Result<(), ConsoleError> {
 }
 
 type Done = (Result<String, String>, Option<Transition>);
+
+/// Starts a drill of `scenario` in the background, recorded through the desk's pipeline;
+/// its phases and end come back on `tx`. Returns the token that aborts it (`None`: this
+/// console cannot run drills).
+fn start_drill(
+    desk: &Option<std::sync::Arc<(Source, DeskParts)>>,
+    injector: &Option<Arc<dyn Injector>>,
+    actor: &str,
+    scenario: &'static Scenario,
+    tx: mpsc::Sender<DrillUpdate>,
+) -> Option<tokio_util::sync::CancellationToken> {
+    let (desk, injector) = (desk.clone()?, injector.clone()?);
+    let stop = tokio_util::sync::CancellationToken::new();
+    let cancel = stop.clone();
+    let actor = actor.to_owned();
+    tokio::spawn(async move {
+        let (source, parts) = &*desk;
+        let drills = Drills {
+            db: &source.db,
+            timeout: source.timeout,
+            producer: &parts.producer,
+            producer_id: &parts.producer_id,
+            poll: DRILL_POLL,
+        };
+        let (progress, mut phases) = mpsc::channel::<Progress>(64);
+        let forward = async {
+            while let Some(p) = phases.recv().await {
+                if tx.send(DrillUpdate::Progress(p)).await.is_err() {
+                    break;
+                }
+            }
+        };
+        let run = drills.run(
+            scenario,
+            injector.as_ref(),
+            &actor,
+            DRILL_TIMEOUT,
+            progress,
+            cancel,
+        );
+        let (result, ()) = tokio::join!(run, forward);
+        let result = match result {
+            Ok(f) => Ok(f.result),
+            Err(e) => {
+                tracing::warn!(error = %e, "Console drill failed.");
+                Err(e.to_string())
+            }
+        };
+        let _ = tx.send(DrillUpdate::Ended(result)).await;
+    });
+    Some(stop)
+}
 
 /// Runs an alert action or a containment through the desk, off the UI loop; the outcome
 /// comes back on `done`.

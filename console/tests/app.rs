@@ -323,3 +323,78 @@ fn stale_marker_follows_failures_and_age() {
     a.tick(fixture::now() + chrono::Duration::seconds(60));
     assert!(matches!(a.freshness(), Freshness::Stale(Some(_), _)));
 }
+
+/// Drills: Enter on a scenario asks to confirm, y starts it (one at a time), X aborts it
+/// after a confirmation; phases arrive and the drill ends with its score; read-only mode and
+/// a console without an injector refuse.
+#[test]
+fn drills_start_once_abort_with_confirmation_and_end_with_a_score() {
+    use analyzer::drill::{Progress, SCENARIOS};
+    use analyzer::event::DrillPhase;
+    let mut a = app(false);
+    press(&mut a, "4");
+    assert_eq!(a.view(), View::Drills);
+    assert!(press(&mut a, "\n").is_empty());
+    assert!(
+        a.notice.as_ref().is_some_and(|n| n.error),
+        "no injector: refused"
+    );
+    a.drills_enabled = true;
+    press(&mut a, "jj");
+    assert!(press(&mut a, "\n").is_empty());
+    assert!(matches!(a.mode, Mode::Confirm { .. }));
+    assert!(press(&mut a, "n").is_empty(), "n cancels");
+    assert!(a.drill.is_none());
+    press(&mut a, "\n");
+    let cmds = press(&mut a, "y");
+    assert_eq!(
+        cmds,
+        [Command::StartDrill {
+            scenario: &SCENARIOS[2]
+        }]
+    );
+    let run = a.drill.as_ref().expect("a drill runs");
+    assert_eq!(run.scenario.name, "vendor-prod");
+    assert!(run.running());
+    // A second drill waits for the first.
+    assert!(press(&mut a, "k\n").is_empty());
+    assert_eq!(a.mode, Mode::Normal);
+    let p = |phase, secs: i64| Progress {
+        drill_id: uuid::Uuid::from_u128(1),
+        scenario: "vendor-prod",
+        phase,
+        time: fixture::now() + chrono::Duration::seconds(secs),
+        alert_id: None,
+        detail: String::new(),
+    };
+    a.drill_progress(p(DrillPhase::Started, 0));
+    a.drill_progress(p(DrillPhase::Injected, 1));
+    a.drill_progress(p(DrillPhase::Injected, 2));
+    a.drill_progress(p(DrillPhase::Detected, 5));
+    let run = a.drill.as_ref().expect("a drill runs");
+    assert_eq!((run.injected, run.phases.len()), (2, 2));
+    assert_eq!(run.waiting_for(), console::i18n::Msg::TheAck);
+    a.tick(fixture::now() + chrono::Duration::seconds(70));
+    assert_eq!(run_elapsed(&a), 70);
+    // Abort asks first.
+    assert!(press(&mut a, "X").is_empty());
+    assert_eq!(press(&mut a, "y"), [Command::AbortDrill]);
+    a.drill_progress(p(DrillPhase::Aborted, 71));
+    let score = analyzer::drill::score(&a.drill.as_ref().expect("run").phases);
+    a.drill_ended(Ok(score));
+    let run = a.drill.as_ref().expect("a drill ran");
+    assert!(!run.running());
+    a.tick(fixture::now() + chrono::Duration::seconds(500));
+    assert_eq!(run_elapsed(&a), 70, "the timer stops at the end");
+    assert!(press(&mut a, "X").is_empty(), "nothing to abort");
+    // Read-only: no drills.
+    let mut r = app(true);
+    r.drills_enabled = true;
+    press(&mut r, "4");
+    assert!(press(&mut r, "\n").is_empty());
+    assert_eq!(r.mode, Mode::Normal);
+}
+
+fn run_elapsed(a: &App) -> u64 {
+    a.drill.as_ref().map_or(0, |r| r.elapsed(a.now).as_secs())
+}

@@ -214,3 +214,86 @@ fn resizes_keep_the_selection_visible() {
     assert!(render(&a).contains(&fixture::events(40, fixture::now())[30].client));
     assert_eq!(a.screen, Screen::Events);
 }
+
+#[test]
+fn drills() {
+    use analyzer::drill::{Progress, SCENARIOS};
+    use analyzer::event::DrillPhase;
+    // Nothing running: the scenarios and the history.
+    each_size("drills_idle_en", Language::En, |a| {
+        a.drills_enabled = true;
+        a.handle(Action::GotoDrills);
+        a.handle(Action::Down);
+    });
+    // A drill running: timer, phases so far, what it waits for.
+    let now = fixture::now();
+    let phase = |phase, secs: i64, detail: &str| Progress {
+        drill_id: uuid::Uuid::from_u128(0xd1),
+        scenario: "bulk-exfil",
+        phase,
+        time: now + chrono::Duration::seconds(secs),
+        alert_id: (phase == DrillPhase::Detected).then(|| uuid::Uuid::from_u128(0xa1)),
+        detail: detail.into(),
+    };
+    let start = |a: &mut App| {
+        a.drills_enabled = true;
+        a.handle(Action::GotoDrills);
+        a.handle(Action::StartDrill);
+        let cmds = a.handle_key(key('y'));
+        assert_eq!(
+            cmds,
+            [console::app::Command::StartDrill {
+                scenario: &SCENARIOS[0]
+            }]
+        );
+        a.drill_progress(phase(
+            DrillPhase::Started,
+            0,
+            "bulk-exfil by zhang.wei, timeout 30m",
+        ));
+        for i in 0..50 {
+            a.drill_progress(phase(
+                DrillPhase::Injected,
+                1 + i / 5,
+                "analyst_li postgres: SELECT id, name, gender, district_code FROM population ORDER BY id LIMIT 1000 OFFSET 49000",
+            ));
+        }
+        a.drill_progress(phase(
+            DrillPhase::Detected,
+            6,
+            "alert 00000000-0000-0000-0000-0000000000a1 about analyst_li",
+        ));
+        a.tick(now + chrono::Duration::seconds(83));
+    };
+    each_size("drills_running_zh", Language::Zh, |a| {
+        a.lang = Language::Zh;
+        start(a);
+    });
+    // Ended: the score.
+    each_size("drills_done_en", Language::En, |a| {
+        start(a);
+        a.drill_progress(phase(
+            DrillPhase::Acknowledged,
+            41,
+            "acknowledged by zhang.wei",
+        ));
+        a.drill_progress(phase(
+            DrillPhase::Contained,
+            95,
+            "account analyst_li blocked for 1h (c-1a2b3c4d) by zhang.wei",
+        ));
+        a.drill_progress(phase(DrillPhase::Closed, 312, "tp-no-impact by zhang.wei"));
+        a.tick(now + chrono::Duration::seconds(313));
+        let result = fixture::drills(now).into_iter().next();
+        a.drill_ended(Ok(result));
+    });
+}
+
+#[test]
+fn drill_start_asks_to_confirm() {
+    each_size("confirm_drill_en", Language::En, |a| {
+        a.drills_enabled = true;
+        a.handle(Action::GotoDrills);
+        a.handle(Action::StartDrill);
+    });
+}

@@ -38,6 +38,10 @@ pub async fn run(c: ConfigArg) -> Result<ExitCode> {
         actor: analyzer::lifecycle::operator(),
         desk,
         log: log.clone(),
+        injector: Some(std::sync::Arc::new(crate::cmd::drill::TrafficInjector::of(
+            &cfg,
+            Some(crate::cmd::drill::DEFAULT_API),
+        ))),
     })
     .await
     .context("console")?;

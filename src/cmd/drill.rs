@@ -21,6 +21,9 @@ use crate::{ConfigArg, cancel_on_signal_or, load};
 
 /// How long `drill run` waits at the end for its last records to reach ClickHouse.
 const SHIP_WAIT: Duration = Duration::from_secs(15);
+/// Where the demo's sharing API listens (api-scrape calls it).
+pub const DEFAULT_API: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8088);
 /// How often a drill asks ClickHouse for its alert and the alert's transitions.
 const POLL: Duration = Duration::from_secs(1);
 

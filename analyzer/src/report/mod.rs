@@ -423,7 +423,7 @@ pub struct AlertItem {
 }
 
 /// 应急演练结果: one drill, timed from its first injection (or its start).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DrillResult {
     pub drill_id: Uuid,
     pub scenario: String,

@@ -4,9 +4,9 @@
 //! drawn rows agree.
 //!
 //! ```text
-//! ┌ 1 态势 │ 2 告警 │ 3 事件 ─────────────────────────── 2025-01-01 12:00:00 ┐  tabs + clock
+//! ┌ 1 态势 │ 2 告警 │ 3 事件 │ 4 演练 ─────────────────── 2025-01-01 12:00:00 ┐  tabs + clock
 //! │                                                                       │
-//! │ the screen: situation | alerts (list or detail) | events               │  body
+//! │ the screen: situation | alerts (list or detail) | events | drills      │  body
 //! │                                                                       │
 //! └ data 2s ago | notice | read-only | operator ──────────────────────────┘  status line
 //! ```
@@ -14,6 +14,7 @@
 
 mod alert_detail;
 mod alerts;
+mod drills;
 mod events;
 mod help;
 mod situation;
@@ -41,6 +42,7 @@ pub fn draw(f: &mut Frame<'_>, app: &App) {
         View::Alerts => alerts::draw(f, app, body),
         View::AlertDetail => alert_detail::draw(f, app, body),
         View::Events => events::draw(f, app, body),
+        View::Drills => drills::draw(f, app, body),
     }
     draw_status(f, app, status);
     match &app.mode {
@@ -108,6 +110,19 @@ pub fn draw(f: &mut Frame<'_>, app: &App) {
             let area = popup(body, 64, 6);
             f.render_widget(Clear, area);
             let what = match command.as_ref() {
+                crate::app::Command::StartDrill { scenario } => format!(
+                    "{} — {}",
+                    scenario.name,
+                    match app.lang {
+                        crate::config::Language::En => scenario.en,
+                        crate::config::Language::Zh => scenario.zh,
+                    }
+                ),
+                crate::app::Command::AbortDrill => app
+                    .drill
+                    .as_ref()
+                    .map(|r| r.scenario.name.to_owned())
+                    .unwrap_or_default(),
                 crate::app::Command::Act { preview: t, .. }
                 | crate::app::Command::Contain { preview: t, .. } => {
                     let mut s = format!(
