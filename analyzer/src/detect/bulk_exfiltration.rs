@@ -8,10 +8,12 @@
 //! restricted data by flow-back channels, which flow-back judges (one scenario, one alert).
 //! Severity: high; critical when level-4 data was among what was read.
 
+use std::collections::HashMap;
+
 use futures_util::future::BoxFuture;
 
 use super::baseline::{self, Basis};
-use super::{Context, DetectError, Detector, Finding, by_level, flow_back, ids, quote};
+use super::{Context, DetectError, Detector, Finding, by_level, flow_back, ids, quote_list};
 use crate::event::Severity;
 
 pub struct BulkExfiltration;
@@ -28,6 +30,8 @@ struct Volume {
 
 #[derive(clickhouse::Row, serde::Deserialize)]
 struct Past {
+    account: String,
+    window: u32,
     rows: u64,
     bytes: u64,
 }
@@ -61,22 +65,43 @@ async fn run(name: &'static str, cx: &Context<'_>) -> Result<Vec<Finding>, Detec
         min_bytes = c.min_bytes,
     );
     let candidates: Vec<Volume> = cx.fetch(&sql).await?;
+    let (Some(first), Some(last)) = (
+        candidates.iter().map(|v| v.window).min(),
+        candidates.iter().map(|v| v.window).max(),
+    ) else {
+        return Ok(Vec::new());
+    };
+    // Every candidate account's windows with traffic, from `history` before the earliest
+    // candidate window to the latest: one query for all of them.
+    let history = c.history.as_secs() as i64;
+    let sql = format!(
+        "SELECT account, {w} AS win, toUInt64(sum(rows)) AS r, toUInt64(sum(bytes)) AS b FROM statements \
+         WHERE account IN {accounts} AND time >= toDateTime({from}) AND time < toDateTime({last}) AND action != 'block'{not_flow_back} \
+         GROUP BY account, win HAVING r > 0 OR b > 0 ORDER BY account, win",
+        accounts = quote_list(candidates.iter().map(|v| v.account.as_str())),
+        from = (i64::from(first) - history).max(0),
+        w = cx.window_expr(),
+    );
+    let past: Vec<Past> = cx.fetch(&sql).await?;
+    let mut by_account: HashMap<&str, Vec<&Past>> = HashMap::new();
+    for p in &past {
+        by_account.entry(&p.account).or_default().push(p);
+    }
     let mut out = Vec::new();
     for v in candidates {
         // The account's earlier windows with traffic, up to `history` before this one.
-        let from = i64::from(v.window) - c.history.as_secs() as i64;
-        let sql = format!(
-            "SELECT toUInt64(sum(rows)) AS r, toUInt64(sum(bytes)) AS b FROM statements \
-             WHERE account = {a} AND time >= toDateTime({from}) AND time < toDateTime({to}) AND action != 'block'{not_flow_back} \
-             GROUP BY {w} HAVING r > 0 OR b > 0",
-            a = quote(&v.account),
-            from = from.max(0),
-            to = v.window,
-            w = cx.window_expr(),
-        );
-        let past: Vec<Past> = cx.fetch(&sql).await?;
-        let rows: Vec<f64> = past.iter().map(|p| p.rows as f64).collect();
-        let bytes: Vec<f64> = past.iter().map(|p| p.bytes as f64).collect();
+        let from = i64::from(v.window) - history;
+        let earlier: Vec<&Past> = by_account
+            .get(v.account.as_str())
+            .map(|ws| {
+                ws.iter()
+                    .filter(|p| i64::from(p.window) >= from && p.window < v.window)
+                    .copied()
+                    .collect()
+            })
+            .unwrap_or_default();
+        let rows: Vec<f64> = earlier.iter().map(|p| p.rows as f64).collect();
+        let bytes: Vec<f64> = earlier.iter().map(|p| p.bytes as f64).collect();
         let limit = cx
             .accounts
             .and_then(|a| a.get(&v.account))
