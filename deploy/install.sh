@@ -35,6 +35,8 @@ set -euo pipefail
 # - chromium renders `tianmu report --format html` headless in tests/report.rs (a
 #   screenshot and an A4 PDF); fonts-noto-cjk gives it the Chinese glyphs the report is
 #   written in (without a CJK font every character prints as a box).
+# - tmux runs the console in a detached session that tests/console_tmux.rs drives with
+#   keystrokes (send-keys) and reads back (capture-pane).
 PACKAGES=(
     clickhouse-server
     clickhouse-client
@@ -54,6 +56,7 @@ PACKAGES=(
     python3-pymysql
     chromium
     fonts-noto-cjk
+    tmux
 )
 
 POLICY_RC=/usr/sbin/policy-rc.d
@@ -182,7 +185,7 @@ else
 fi
 
 # --- step 6: sanity checks of what the project uses --------------------------
-for bin in clickhouse-server clickhouse-client psql pgbench mariadb sysbench curl pkg-config java javac chromium; do
+for bin in clickhouse-server clickhouse-client psql pgbench mariadb sysbench curl pkg-config java javac chromium tmux; do
     # clickhouse-server lives in /usr/sbin, which a non-root PATH may lack.
     command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/sbin/$bin" ] \
         || die "$bin not found after install"
