@@ -360,6 +360,8 @@ pub struct App {
     pub drill: Option<DrillRun>,
     /// Whether this console can run drills (it has a desk and an injector).
     pub drills_enabled: bool,
+    /// Why desktop notifications are off (`None`: on, or not known yet).
+    pub notifications: Option<String>,
 }
 
 impl App {
@@ -393,6 +395,7 @@ impl App {
             drill_sel: 0,
             drill: None,
             drills_enabled: false,
+            notifications: None,
         }
     }
 

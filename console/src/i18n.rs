@@ -55,6 +55,7 @@ messages! {
     Aborted => "aborted", "已中止";
     Unfinished => "unfinished", "未完成";
     Scenario => "scenario", "场景";
+    NotificationsOff => "notifications off", "桌面通知已关闭";
     PhaseDetected => "detected", "已发现";
     PhaseAcknowledged => "acknowledged", "已响应";
     PhaseContained => "contained", "已遏制";

@@ -17,6 +17,7 @@ pub mod data;
 pub mod fixture;
 pub mod i18n;
 pub mod keys;
+pub mod notify;
 pub mod term;
 pub mod ui;
 
@@ -96,6 +97,11 @@ pub async fn run(opts: Options) -> Result<(), ConsoleError> {
         .map(|parts| std::sync::Arc::new((source.clone(), parts)));
     app.drills_enabled = desk.is_some() && opts.injector.is_some();
     let (drill_tx, mut drill_rx) = mpsc::channel::<DrillUpdate>(64);
+    // Desktop notifications: probed in the background; off (with why) until it answers yes.
+    let mut probe = tokio::spawn(notify::probe());
+    let mut probing = true;
+    let mut notifying = false;
+    let mut watch = notify::Watch::default();
     let mut drill_stop: Option<tokio_util::sync::CancellationToken> = None;
     let mut loader = data::spawn(source, opts.console.refresh, app.event_filter.clone());
     let mut term = term::Term::enter(opts.log.as_deref())?;
@@ -121,7 +127,29 @@ pub async fn run(opts: Options) -> Result<(), ConsoleError> {
                 None => break,
             },
             Some(update) = loader.updates.recv() => {
+                if let data::Update::Snapshot(s) = &update {
+                    let fresh = watch.fresh(&s.alerts);
+                    if notifying {
+                        notify::send(&fresh);
+                    }
+                }
                 app.update(update);
+                Vec::new()
+            }
+            service = &mut probe, if probing => {
+                probing = false;
+                match service {
+                    Ok(notify::Service::Available(name)) => {
+                        tracing::info!(%name, "Desktop notifications on.");
+                        notifying = true;
+                        app.notifications = None;
+                    }
+                    Ok(notify::Service::Unavailable(why)) => {
+                        tracing::info!(%why, "Desktop notifications off.");
+                        app.notifications = Some(why);
+                    }
+                    Err(_) => app.notifications = Some("the D-Bus probe failed".into()),
+                }
                 Vec::new()
             }
             Some((result, recorded)) = done_rx.recv() => {

@@ -297,3 +297,16 @@ fn drill_start_asks_to_confirm() {
         a.handle(Action::StartDrill);
     });
 }
+
+/// Without a notification service, the status line says why notifications are off.
+#[test]
+fn notifications_off_note() {
+    let mut a = app(Language::En, (80, 24));
+    a.notifications = Some("no D-Bus session bus".into());
+    let screen = render(&a);
+    let status = screen.lines().last().unwrap_or("");
+    assert!(
+        status.contains("notifications off: no D-Bus session bus"),
+        "{status}"
+    );
+}

@@ -286,6 +286,14 @@ fn draw_status(f: &mut Frame<'_>, app: &App, area: Rect) {
             Style::default().fg(if n.error { Color::Red } else { Color::Green }),
         ));
     }
+    if app.notice.is_none()
+        && let Some(why) = &app.notifications
+    {
+        spans.push(Span::styled(
+            format!(" │ {}: {why}", app.t(Msg::NotificationsOff)),
+            Style::default().fg(Color::DarkGray),
+        ));
+    }
     let right = format!(
         "{}{} ?",
         if app.read_only {
