@@ -24,7 +24,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use futures_util::future::BoxFuture;
 
 use super::baseline::{self, Season};
-use super::{Context, DetectError, Detector, Finding, at, ids, quote};
+use super::{Context, DetectError, Detector, Finding, at, ids, quote_list};
 use crate::config::VolumeConfig;
 use crate::event::Severity;
 
@@ -44,6 +44,7 @@ struct Hourly {
 
 #[derive(clickhouse::Row, serde::Deserialize)]
 struct Past {
+    account: String,
     hour: u32,
     rows: u64,
 }
@@ -136,6 +137,27 @@ async fn run(name: &'static str, cx: &Context<'_>) -> Result<Vec<Finding>, Detec
     for h in &candidates {
         by_account.entry(&h.account).or_default().push(h);
     }
+    let (Some(lo), Some(hi)) = (
+        candidates.iter().map(|h| h.hour).min(),
+        candidates.iter().map(|h| h.hour).max(),
+    ) else {
+        return Ok(Vec::new());
+    };
+    // Every candidate account's earlier hours with traffic, in one query.
+    let sql = format!(
+        "SELECT account, {h} AS hr, toUInt64(sum(rows)) AS total FROM statements \
+         WHERE account IN {accounts} AND time >= toDateTime({from}) AND time < toDateTime({to}) AND action != 'block' \
+         GROUP BY account, hr HAVING total > 0 ORDER BY account, hr",
+        h = hour_expr(off),
+        accounts = quote_list(by_account.keys().copied()),
+        from = utc_start(lo.saturating_sub(c.weeks * WEEK_HOURS), off).max(0),
+        to = utc_start(hi, off).max(0),
+    );
+    let history: Vec<Past> = cx.fetch(&sql).await?;
+    let mut history_of: BTreeMap<&str, Vec<&Past>> = BTreeMap::new();
+    for p in &history {
+        history_of.entry(&p.account).or_default().push(p);
+    }
     let mut out = Vec::new();
     for (account, list) in by_account {
         let (Some(lo), Some(hi)) = (
@@ -144,19 +166,12 @@ async fn run(name: &'static str, cx: &Context<'_>) -> Result<Vec<Finding>, Detec
         ) else {
             continue;
         };
-        let sql = format!(
-            "SELECT {h} AS hr, toUInt64(sum(rows)) AS total FROM statements \
-             WHERE account = {a} AND time >= toDateTime({from}) AND time < toDateTime({to}) AND action != 'block' \
-             GROUP BY hr HAVING total > 0 ORDER BY hr",
-            h = hour_expr(off),
-            a = quote(account),
-            from = utc_start(lo.saturating_sub(c.weeks * WEEK_HOURS), off).max(0),
-            to = utc_start(hi, off).max(0),
-        );
-        let past: BTreeMap<u32, f64> = cx
-            .fetch::<Past>(&sql)
-            .await?
+        let earliest = lo.saturating_sub(c.weeks * WEEK_HOURS);
+        let past: BTreeMap<u32, f64> = history_of
+            .get(account)
             .into_iter()
+            .flatten()
+            .filter(|p| p.hour >= earliest && p.hour < hi)
             .map(|p| (p.hour, p.rows as f64))
             .collect();
         for h in list {
