@@ -791,3 +791,48 @@ catalog = "{}"
         format!("{n}\t{n}", n = want.len())
     );
 }
+
+/// A cycle over a busy period asks about thousands of alert ids at once: more than one
+/// ClickHouse query may hold (`max_query_size`), so the question is asked in chunks.
+#[test]
+fn thousands_of_alert_ids_are_checked_against_clickhouse() {
+    use analyzer::event::Alert;
+    let url = require_clickhouse();
+    let s = Scratch::new("raised", &url, "");
+    let now = Utc::now();
+    let alert = Alert {
+        alert_id: uuid::Uuid::now_v7(),
+        detector: "bulk-exfiltration".into(),
+        entity: "analyst_li".into(),
+        severity: Severity::High,
+        title: "t".into(),
+        window_start: now,
+        window_end: now,
+        evidence: vec![],
+        drill_id: None,
+    };
+    s.ship(vec![Event::new(
+        "test/analyzer",
+        Body::Alert(alert.clone()),
+    )]);
+    let mut ids: Vec<uuid::Uuid> = (0..7_000u128).map(uuid::Uuid::from_u128).collect();
+    ids.insert(3_500, alert.alert_id);
+    let ch = analyzer::ship::ClickHouse::new(&analyzer::config::ClickHouseConfig {
+        url: url.clone(),
+        database: s.database.clone(),
+        user: "default".into(),
+        password: String::new(),
+        timeout: std::time::Duration::from_secs(30),
+        retention_days: 180,
+    });
+    let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
+    let found = rt
+        .block_on(analyzer::alert::already_raised(
+            &ch.db,
+            std::time::Duration::from_secs(30),
+            &ids,
+        ))
+        .expect("asked in chunks");
+    assert_eq!(found.into_iter().collect::<Vec<_>>(), [alert.alert_id]);
+    s.drop_database();
+}

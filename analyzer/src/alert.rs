@@ -66,26 +66,29 @@ pub fn events(producer: &str, alert: &Alert) -> [Event; 2] {
     ]
 }
 
-/// Which of `ids` the `alerts` table already holds.
+/// Which of `ids` the `alerts` table already holds. Asked in chunks: a cycle over a busy
+/// period can raise thousands, and ClickHouse refuses a query over `max_query_size`
+/// (256 KiB by default).
 pub async fn already_raised(
     db: &Client,
     timeout: Duration,
     ids: &[Uuid],
 ) -> Result<HashSet<Uuid>, DetectError> {
-    if ids.is_empty() {
-        return Ok(HashSet::new());
+    let mut out = HashSet::new();
+    for chunk in ids.chunks(ID_CHUNK) {
+        let strings: Vec<String> = chunk.iter().map(Uuid::to_string).collect();
+        let sql = format!(
+            "SELECT DISTINCT toString(alert_id) FROM alerts WHERE toString(alert_id) IN {}",
+            quote_list(strings.iter().map(String::as_str))
+        );
+        let found: Vec<String> = fetch(db, timeout, &sql).await?;
+        out.extend(found.iter().filter_map(|s| Uuid::parse_str(s).ok()));
     }
-    let strings: Vec<String> = ids.iter().map(Uuid::to_string).collect();
-    let sql = format!(
-        "SELECT DISTINCT toString(alert_id) FROM alerts WHERE toString(alert_id) IN {}",
-        quote_list(strings.iter().map(String::as_str))
-    );
-    let found: Vec<String> = fetch(db, timeout, &sql).await?;
-    Ok(found
-        .iter()
-        .filter_map(|s| Uuid::parse_str(s).ok())
-        .collect())
+    Ok(out)
 }
+
+/// Ids per `IN` list: 1,000 quoted UUIDs are about 40 KB of SQL.
+pub const ID_CHUNK: usize = 1000;
 
 #[cfg(test)]
 mod tests {

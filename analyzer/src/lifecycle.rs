@@ -569,7 +569,7 @@ pub async fn load_timelines(
 ) -> Result<HashMap<Uuid, Timeline>, DetectError> {
     let mut out: HashMap<Uuid, Timeline> = HashMap::new();
     // Bounded IN lists: a long period is read in chunks.
-    for chunk in ids.chunks(1000) {
+    for chunk in ids.chunks(crate::alert::ID_CHUNK) {
         let strings: Vec<String> = chunk.iter().map(Uuid::to_string).collect();
         let sql = format!(
             "SELECT toString(id) AS id, toString(alert_id) AS alert_id, toUInt32(time) AS time, usec, \
