@@ -178,13 +178,24 @@ fn demo_traffic(
     })
 }
 
-/// Starts the demo's sharing API; a port in use is reported and the demo goes on.
-async fn demo_api(cfg: &Config, stop: CancellationToken) -> Option<tokio::task::JoinHandle<()>> {
-    let addr = cfg.demo.api;
+/// Starts the demo's sharing API, reading PostgreSQL at `postgres` (the firewall's
+/// listener when it runs: an application that went around it would be a bypass); a port in
+/// use is reported and the demo goes on.
+async fn demo_api(
+    cfg: &Config,
+    postgres: std::net::SocketAddr,
+    stop: CancellationToken,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let mut api = demo::api::ApiConfig::demo(cfg.demo.api);
+    api.database = format!(
+        "host={} port={} user=share_api password=share_api dbname=publicdata",
+        postgres.ip(),
+        postgres.port()
+    );
     let file = cfg.path.display().to_string();
     let (tx, rx) = tokio::sync::oneshot::channel();
     let task = tokio::spawn(async move {
-        if let Err(e) = demo::api::serve(demo::api::ApiConfig::demo(addr), stop, Some(tx)).await {
+        if let Err(e) = demo::api::serve(api, stop, Some(tx)).await {
             eprintln!(
                 "tianmu demo: sharing API: {e} (change `demo.api` in {file}); going on without it"
             );
@@ -260,8 +271,8 @@ pub async fn run(cfg: Config) -> Result<ExitCode> {
     );
     demo_data(cfg.demo.seed).await;
     let stop = cancel_on_signal_or(None);
-    let api = demo_api(&cfg, stop.clone()).await;
     let (firewall, _policy, route) = demo_firewall(&cfg, &pipeline, stop.clone()).await;
+    let api = demo_api(&cfg, route[0], stop.clone()).await;
     let traffic = demo_traffic(&cfg.demo, route, stop.clone());
     let analyzer = demo_analyzer(&cfg, stop.clone());
     let sensor = super::sensor::demo(&cfg, pipeline.producer(), stop.clone());
