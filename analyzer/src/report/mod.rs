@@ -499,6 +499,11 @@ pub fn detector_zh(d: &str) -> &str {
         "non-production-account" => "非生产账号访问生产数据",
         "injection-campaign" => "注入攻击",
         "silent-producer" => "监测节点失联",
+        "volume-anomaly" => "数据量异常",
+        "auth-failure-burst" => "认证失败爆发",
+        "bypass" => "绕过防火墙访问",
+        "sharing-violation" => "共享属性违规",
+        "flow-back" => "数据回流",
         other => other,
     }
 }

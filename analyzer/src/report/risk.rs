@@ -286,8 +286,14 @@ pub fn alert_status(state: AlertState) -> Status {
 /// The kind of risk an alert is evidence of.
 pub fn kind_of_alert(detector: &str, personal: bool) -> Kind {
     match detector {
-        "bulk-exfiltration" | "off-hours" | "first-access" if personal => Kind::PersonalInformation,
-        "bulk-exfiltration" => Kind::BulkExport,
+        "bulk-exfiltration" | "volume-anomaly" | "flow-back" | "sharing-violation"
+        | "off-hours" | "first-access"
+            if personal =>
+        {
+            Kind::PersonalInformation
+        }
+        "bulk-exfiltration" | "volume-anomaly" | "flow-back" => Kind::BulkExport,
+        "sharing-violation" | "bypass" | "auth-failure-burst" => Kind::AccessViolation,
         "off-hours" => Kind::OffHours,
         "first-access" => Kind::FirstAccess,
         "non-production-account" => Kind::SupplyChain,
