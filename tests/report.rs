@@ -12,18 +12,14 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
-use analyzer::config::{ClickHouseConfig, SpoolConfig};
 use analyzer::event::{
     Action, Alert, AlertState, Body, Drill, DrillPhase, Event, Observer, Protocol, Resolution,
     Severity, Statement, StatementKind, Touched, Transition,
 };
-use analyzer::pipeline::{Mode, Pipeline};
 use chrono::{DateTime, Duration as Span, TimeZone, Utc};
 use common::*;
 use serde_json::Value;
-use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 /// 2025-03-10 `hh:mm:ss` China Standard Time.
@@ -499,34 +495,6 @@ fn incidents() -> (Vec<Event>, Known) {
     )
 }
 
-/// Ships `events` to the scratch database through a real spool and shipper.
-fn ship(s: &Scratch, events: Vec<Event>) {
-    let ch = ClickHouseConfig {
-        url: s.url.clone(),
-        database: s.database.clone(),
-        user: "default".into(),
-        password: String::new(),
-        timeout: Duration::from_secs(10),
-        retention_days: 0,
-    };
-    let spool = SpoolConfig::at(s.dir.path().join("spool").join("inject"));
-    let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
-    rt.block_on(async {
-        let pipeline = Pipeline::start(&spool, &ch, Mode::Drain).expect("pipeline starts");
-        let n = events.len();
-        let written = pipeline
-            .producer()
-            .emit_durable(events)
-            .await
-            .expect("events spooled");
-        assert_eq!(written, n);
-        pipeline
-            .finish(CancellationToken::new())
-            .await
-            .expect("events shipped");
-    });
-}
-
 /// A scratch database with the demo catalog and accounts and a `[report]` section.
 fn scratch(name: &str, url: &str) -> Scratch {
     let s = Scratch::new(name, url, "");
@@ -588,7 +556,7 @@ fn a_period_with_known_incidents_lists_exactly_them() {
     let url = require_clickhouse();
     let s = scratch("report", &url);
     let (events, k) = incidents();
-    ship(&s, events);
+    s.ship(events);
     let r = json_report(&s, "2025-03-10", "2025-03-10");
 
     assert_eq!(r["meta"]["empty"], false);
@@ -883,7 +851,7 @@ fn an_empty_period_says_so_in_every_format() {
     let url = require_clickhouse();
     let s = scratch("report_empty", &url);
     let (events, _) = incidents();
-    ship(&s, events);
+    s.ship(events);
     // A week later: the database holds data, the period none.
     let r = json_report(&s, "2025-03-17", "2025-03-17 12:00");
     assert_eq!(r["meta"]["empty"], true);
@@ -977,7 +945,7 @@ fn the_html_report_renders_in_headless_chromium() {
     let url = require_clickhouse();
     let s = scratch("report_html", &url);
     let (events, _) = incidents();
-    ship(&s, events);
+    s.ship(events);
     let html = s.dir.path().join("report.html");
     report(&s, "2025-03-10", "2025-03-10", "html", &html);
     let text = std::fs::read_to_string(&html).expect("report.html");
