@@ -16,9 +16,27 @@ pub struct SessionInfo {
     pub protocol: Protocol,
     pub account: String,
     pub client: SocketAddr,
+    /// `client` as the events record it, written once per session rather than per
+    /// statement.
+    pub(crate) client_text: String,
     pub server: String,
     pub application: String,
     pub database: String,
+}
+
+impl SessionInfo {
+    /// A session of `client` to `server`; account, application and database empty.
+    pub fn new(protocol: Protocol, client: SocketAddr, server: String) -> SessionInfo {
+        SessionInfo {
+            protocol,
+            account: String::new(),
+            client,
+            client_text: client.to_string(),
+            server,
+            application: String::new(),
+            database: String::new(),
+        }
+    }
 }
 
 /// How a statement ended.
@@ -93,7 +111,7 @@ pub fn statement_event(
             observer: Observer::Firewall,
             protocol: session.protocol,
             account: session.account.clone(),
-            client: session.client.to_string(),
+            client: session.client_text.clone(),
             server: session.server.clone(),
             application: session.application.clone(),
             database: session.database.clone(),
@@ -185,12 +203,14 @@ mod tests {
             FailMode::Closed,
         );
         let session = SessionInfo {
-            protocol: Protocol::Postgres,
             account: "app".into(),
-            client: "10.0.0.1:5555".parse().expect("addr"),
-            server: "127.0.0.1:5432".into(),
             application: "psql".into(),
             database: "db".into(),
+            ..SessionInfo::new(
+                Protocol::Postgres,
+                "10.0.0.1:5555".parse().expect("addr"),
+                "127.0.0.1:5432".into(),
+            )
         };
         let e = statement_event("n1/firewall", &session, &j, &Outcome::default());
         let Body::Statement(s) = e.body else {
@@ -214,5 +234,6 @@ mod tests {
         );
         assert_eq!(s.normalized, "SELECT secret FROM t WHERE id = ? OR ? = ?");
         assert_eq!(e.producer, "n1/firewall");
+        assert_eq!(s.client, "10.0.0.1:5555");
     }
 }

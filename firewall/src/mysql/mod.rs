@@ -263,14 +263,7 @@ impl Session for MySql {
             }
         };
         let conn = Conn::new(
-            SessionInfo {
-                protocol: Protocol::Mysql,
-                account: String::new(),
-                client: peer,
-                server: sh.upstream_name(),
-                application: String::new(),
-                database: String::new(),
-            },
+            SessionInfo::new(Protocol::Mysql, peer, sh.upstream_name()),
             sh.tls.is_some(),
         );
         let (mut sr, mut sw) = upstream.split();

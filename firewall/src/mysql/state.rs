@@ -1124,14 +1124,11 @@ mod tests {
     /// A connection before the server's greeting; `tls`: the listener offers TLS.
     fn fresh(tls: bool) -> Conn {
         Conn::new(
-            SessionInfo {
-                protocol: Protocol::Mysql,
-                account: String::new(),
-                client: "127.0.0.1:5000".parse().expect("addr"),
-                server: "db".into(),
-                application: String::new(),
-                database: String::new(),
-            },
+            SessionInfo::new(
+                Protocol::Mysql,
+                "127.0.0.1:5000".parse().expect("addr"),
+                "db".into(),
+            ),
             tls,
         )
     }

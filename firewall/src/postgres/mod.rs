@@ -251,12 +251,10 @@ async fn open<S: AsyncWrite + Unpin>(
         .cloned()
         .unwrap_or_else(|| account.clone());
     let conn = Conn::new(SessionInfo {
-        protocol: Protocol::Postgres,
         account,
-        client: peer,
-        server: sh.upstream_name(),
         application: get("application_name"),
         database,
+        ..SessionInfo::new(Protocol::Postgres, peer, sh.upstream_name())
     });
     Ok((upstream, conn))
 }

@@ -821,12 +821,14 @@ mod tests {
 
     fn conn(sh: &Shared) -> Conn {
         let mut c = Conn::new(SessionInfo {
-            protocol: Protocol::Postgres,
             account: "app".into(),
-            client: "127.0.0.1:5000".parse().expect("addr"),
-            server: "db".into(),
             application: "test".into(),
             database: "db".into(),
+            ..SessionInfo::new(
+                Protocol::Postgres,
+                "127.0.0.1:5000".parse().expect("addr"),
+                "db".into(),
+            )
         });
         let mut out = Out::default();
         // Authentication passes untouched; the first ReadyForQuery ends it.
