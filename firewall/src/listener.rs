@@ -18,18 +18,21 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::task::Poll;
 use std::time::Duration;
 
 use analyzer::metrics::{Counter, Gauge, Registry};
 use arc_swap::ArcSwap;
+use bytes::BytesMut;
 use rules::policy::Policy;
 use rules::policy::containment::Containment;
-use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
@@ -188,17 +191,194 @@ impl Common {
     }
 }
 
-/// Writes some of `buf` to a client, or flushes when `buf` is empty (the write returns 0):
-/// a TLS stream holds the last bytes of a write until it is flushed, so the relays flush
-/// whenever their queue to the client runs empty.
-pub async fn write_or_flush<W: AsyncWrite + Unpin>(
-    w: &mut W,
-    buf: &[u8],
-) -> std::io::Result<usize> {
-    if buf.is_empty() {
-        w.flush().await.map(|()| 0)
-    } else {
-        w.write(buf).await
+/// The two connections of a relayed session and the bytes on their way, for both
+/// protocols' relays: what arrives from each side lands in its buffer (`from_client`,
+/// `from_server`) for the state machine; what the state machine queues for each side (its
+/// `to_client` and `to_server`, lent to every [`Pump::next`]) is written from the front.
+///
+/// ```text
+///  next(): cancelled? ─► write what is queued, each side, until the socket is full
+///          ─► flush the client side once its queue is empty (TLS holds back the last bytes)
+///          ─► read the client (unless the server is far behind), the server (unless the
+///             client is): the first with bytes ends the call (the two take turns first)
+/// ```
+///
+/// One call writes what the last message produced and waits for the next: a message
+/// relayed costs its read and its write and one turn of the session's loop.
+pub struct Pump<CR, CW, SR, SW> {
+    client: (CR, CW),
+    server: (SR, SW),
+    pub from_client: BytesMut,
+    pub from_server: BytesMut,
+    /// How much of the queue to each side has gone out.
+    client_sent: usize,
+    server_sent: usize,
+    /// The client side was written to since its last flush.
+    unflushed: bool,
+    /// The server is read before the client in the next call (they take turns).
+    server_first: bool,
+}
+
+/// What [`Pump::next`] saw.
+#[derive(Debug)]
+pub enum Io {
+    /// New bytes from the client in `from_client`.
+    Client,
+    /// New bytes from the server in `from_server`.
+    Server,
+    /// The client closed its connection, or reading from or writing to it failed.
+    ClientGone,
+    /// The server closed its connection, or reading from it failed.
+    ServerClosed,
+    /// Writing to the server failed.
+    ServerWrite(std::io::Error),
+    /// Shutdown.
+    Cancelled,
+}
+
+/// Bytes a read asks for at least: one read takes a whole result of a few rows.
+const READ_SIZE: usize = 64 << 10;
+
+impl<CR, CW, SR, SW> Pump<CR, CW, SR, SW>
+where
+    CR: AsyncRead + Unpin,
+    CW: AsyncWrite + Unpin,
+    SR: AsyncRead + Unpin,
+    SW: AsyncWrite + Unpin,
+{
+    /// `from_client`: what the client sent already (bytes read past a start-up).
+    pub fn new(client: (CR, CW), server: (SR, SW), from_client: BytesMut) -> Self {
+        Pump {
+            client,
+            server,
+            from_client,
+            from_server: BytesMut::with_capacity(READ_SIZE),
+            client_sent: 0,
+            server_sent: 0,
+            unflushed: false,
+            server_first: false,
+        }
+    }
+
+    /// Bytes queued for the server and not yet written.
+    pub fn server_backlog(&self, to_server: &[u8]) -> usize {
+        to_server.len().saturating_sub(self.server_sent)
+    }
+
+    /// Writes what can go now of `to_client` and `to_server`, then waits for bytes from
+    /// either side. The client is read only when `read_client` and less than
+    /// [`HIGH_WATER`] waits for the server; the server only when less than that waits for
+    /// the client.
+    pub async fn next(
+        &mut self,
+        to_client: &mut Vec<u8>,
+        to_server: &mut Vec<u8>,
+        read_client: bool,
+        mut cancelled: Pin<&mut WaitForCancellationFuture<'_>>,
+    ) -> Io {
+        std::future::poll_fn(|cx| {
+            if cancelled.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Io::Cancelled);
+            }
+            // What earlier messages produced goes out before more is read.
+            while self.server_sent < to_server.len() {
+                match Pin::new(&mut self.server.1).poll_write(cx, &to_server[self.server_sent..]) {
+                    Poll::Ready(Ok(0)) => {
+                        return Poll::Ready(Io::ServerWrite(std::io::ErrorKind::WriteZero.into()));
+                    }
+                    Poll::Ready(Ok(n)) => self.server_sent += n,
+                    Poll::Ready(Err(e)) => return Poll::Ready(Io::ServerWrite(e)),
+                    Poll::Pending => break,
+                }
+            }
+            settle(to_server, &mut self.server_sent);
+            while self.client_sent < to_client.len() {
+                match Pin::new(&mut self.client.1).poll_write(cx, &to_client[self.client_sent..]) {
+                    Poll::Ready(Ok(n)) if n > 0 => {
+                        self.client_sent += n;
+                        self.unflushed = true;
+                    }
+                    Poll::Ready(_) => return Poll::Ready(Io::ClientGone),
+                    Poll::Pending => break,
+                }
+            }
+            settle(to_client, &mut self.client_sent);
+            if self.unflushed && to_client.is_empty() {
+                match Pin::new(&mut self.client.1).poll_flush(cx) {
+                    Poll::Ready(Ok(())) => self.unflushed = false,
+                    Poll::Ready(Err(_)) => return Poll::Ready(Io::ClientGone),
+                    Poll::Pending => {}
+                }
+            }
+            let client_open = read_client && to_server.len() - self.server_sent < HIGH_WATER;
+            let server_open = to_client.len() - self.client_sent < HIGH_WATER;
+            self.server_first = !self.server_first;
+            for server in [self.server_first, !self.server_first] {
+                let ready = if server {
+                    if !server_open {
+                        continue;
+                    }
+                    read(Pin::new(&mut self.server.0), cx, &mut self.from_server)
+                        .map(|r| if r { Io::Server } else { Io::ServerClosed })
+                } else {
+                    if !client_open {
+                        continue;
+                    }
+                    read(Pin::new(&mut self.client.0), cx, &mut self.from_client)
+                        .map(|r| if r { Io::Client } else { Io::ClientGone })
+                };
+                if ready.is_ready() {
+                    return ready;
+                }
+            }
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// Writes the rest of the queue to the client, however long it takes (the session is
+    /// ending: errors end it anyway).
+    pub async fn write_client(&mut self, to_client: &mut Vec<u8>) {
+        let rest = to_client.get(self.client_sent..).unwrap_or_default();
+        let _ = self.client.1.write_all(rest).await;
+        to_client.clear();
+        self.client_sent = 0;
+    }
+
+    /// Writes `bytes` to the client past the queue (the session is ending).
+    pub async fn send_client(&mut self, bytes: &[u8]) {
+        let _ = self.client.1.write_all(bytes).await;
+    }
+
+    /// Closes the client side: what the loop wrote last (and TLS's close_notify) goes
+    /// out, unless the client stalls past [`CLOSE_TIMEOUT`].
+    pub async fn close_client(&mut self) {
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.client.1.shutdown()).await;
+    }
+}
+
+/// One read into `buf` (room for [`READ_SIZE`] made first): `Ready(false)` when the peer
+/// closed or the read failed.
+fn read<R: AsyncRead + Unpin>(
+    r: Pin<&mut R>,
+    cx: &mut std::task::Context<'_>,
+    buf: &mut BytesMut,
+) -> Poll<bool> {
+    if buf.capacity() - buf.len() < READ_SIZE / 4 {
+        buf.reserve(READ_SIZE);
+    }
+    tokio_util::io::poll_read_buf(r, cx, buf).map(|r| matches!(r, Ok(n) if n > 0))
+}
+
+/// Forgets the written front of a queue: all of it once it is all written, else once it
+/// is most of it (the rest moves to the front).
+fn settle(queue: &mut Vec<u8>, sent: &mut usize) {
+    if *sent == queue.len() {
+        queue.clear();
+        *sent = 0;
+    } else if *sent >= HIGH_WATER && *sent * 2 >= queue.len() {
+        queue.drain(..*sent);
+        *sent = 0;
     }
 }
 

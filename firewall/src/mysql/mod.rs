@@ -45,10 +45,7 @@ use tracing::{debug, warn};
 
 use crate::audit::SessionInfo;
 use crate::config::KillAccount;
-use crate::listener::{
-    CLOSE_TIMEOUT, CONNECT_TIMEOUT, Client, Common, HIGH_WATER, MAX_PENDING, Session,
-    write_or_flush,
-};
+use crate::listener::{CONNECT_TIMEOUT, Client, Common, Io, MAX_PENDING, Pump, Session};
 use crate::tls::Prefixed;
 use state::{Conn, Out};
 
@@ -302,8 +299,8 @@ enum Relayed {
 async fn relay<CR, CW, SR, SW>(
     sh: &Shared,
     mut conn: Conn,
-    (mut cr, mut cw): (CR, CW),
-    (mut sr, mut sw): (SR, SW),
+    client: (CR, CW),
+    server: (SR, SW),
     cancel: &tokio_util::sync::CancellationToken,
     peer: SocketAddr,
 ) -> Result<Relayed, String>
@@ -314,85 +311,73 @@ where
     SW: AsyncWrite + Unpin,
 {
     let max = sh.limits.max_packet;
-    let mut from_client = BytesMut::with_capacity(4 << 10);
-    let mut from_server = BytesMut::with_capacity(16 << 10);
+    let mut pump = Pump::new(client, server, BytesMut::with_capacity(4 << 10));
     let mut out = Out::default();
-    let mut to_server = BytesMut::new();
-    let mut to_client = BytesMut::new();
-    let mut unflushed = false;
+    let cancelled = cancel.cancelled();
+    tokio::pin!(cancelled);
     let result = loop {
-        tokio::select! {
-            r = write_or_flush(&mut cw, &to_client), if !to_client.is_empty() || unflushed => match r {
-                Ok(n) => {
-                    to_client.advance(n);
-                    unflushed = n > 0;
+        let read_client = conn.awaiting() < MAX_PENDING;
+        match pump
+            .next(
+                &mut out.to_client,
+                &mut out.to_server,
+                read_client,
+                cancelled.as_mut(),
+            )
+            .await
+        {
+            Io::Cancelled | Io::ClientGone => break Ok(()),
+            Io::ServerWrite(e) => {
+                sh.metrics.upstream_errors.inc();
+                break Err(format!("writing to the server: {e}"));
+            }
+            Io::ServerClosed => {
+                // The server closed: deliver what is queued, then end.
+                pump.write_client(&mut out.to_client).await;
+                break Ok(());
+            }
+            Io::Client => {
+                if let Err(e) = payloads(&mut pump.from_client, max, |raw, p| {
+                    conn.client_payload(sh, raw, p, &mut out)?;
+                    Ok::<_, state::ProtocolError>(if out.start_tls {
+                        Next::Stop
+                    } else {
+                        Next::More
+                    })
+                }) {
+                    warn!(listener = sh.listener, %peer, error = %e, "Closed a client connection: malformed packet.");
+                    pump.write_client(&mut out.to_client).await;
+                    break Err(format!("client: {e}"));
                 }
-                Err(_) => break Ok(()),
-            },
-            r = sw.write(&to_server), if !to_server.is_empty() => match r {
-                Ok(n) => to_server.advance(n),
-                Err(e) => {
+            }
+            Io::Server => {
+                if let Err(e) = payloads(&mut pump.from_server, max, |raw, p| {
+                    conn.server_payload(sh, raw, p, &mut out).map(|()| Next::More)
+                }) {
                     sh.metrics.upstream_errors.inc();
-                    break Err(format!("writing to the server: {e}"));
+                    warn!(listener = sh.listener, %peer, error = %e, "Closed a connection: the server's answer cannot be followed.");
+                    pump.write_client(&mut out.to_client).await;
+                    break Err(format!("server: {e}"));
                 }
-            },
-            r = cr.read_buf(&mut from_client),
-                if to_server.len() < HIGH_WATER && conn.awaiting() < MAX_PENDING => match r {
-                Ok(0) | Err(_) => break Ok(()),
-                Ok(_) => {
-                    if let Err(e) = payloads(&mut from_client, max, |raw, p| {
-                        conn.client_payload(sh, raw, p, &mut out)?;
-                        Ok::<_, state::ProtocolError>(if out.start_tls { Next::Stop } else { Next::More })
-                    }) {
-                        warn!(listener = sh.listener, %peer, error = %e, "Closed a client connection: malformed packet.");
-                        let _ = cw.write_all(&to_client).await;
-                        break Err(format!("client: {e}"));
-                    }
-                }
-            },
-            r = sr.read_buf(&mut from_server), if to_client.len() < HIGH_WATER => match r {
-                Ok(0) | Err(_) => {
-                    // The server closed: deliver what is queued, then end.
-                    let _ = cw.write_all(&to_client).await;
-                    let _ = cw.write_all(&out.to_client).await;
-                    break Ok(());
-                }
-                Ok(_) => {
-                    if let Err(e) = payloads(&mut from_server, max, |raw, p| conn.server_payload(sh, raw, p, &mut out).map(|()| Next::More)) {
-                        sh.metrics.upstream_errors.inc();
-                        warn!(listener = sh.listener, %peer, error = %e, "Closed a connection: the server's answer cannot be followed.");
-                        let _ = cw.write_all(&to_client).await;
-                        let _ = cw.write_all(&out.to_client).await;
-                        break Err(format!("server: {e}"));
-                    }
-                }
-            },
-            _ = cancel.cancelled() => break Ok(()),
+            }
         }
         if std::mem::take(&mut out.start_tls) {
             // The greeting went out before the request came, so nothing is queued; the
             // state machine refuses anything the client sent after its request.
-            let _ = cw.write_all(&to_client).await;
-            let _ = cw.write_all(&out.to_client).await;
-            return Ok(Relayed::StartTls(Box::new(conn), from_client));
-        }
-        if !out.to_server.is_empty() {
-            to_server.extend_from_slice(&out.to_server);
-            out.to_server.clear();
-        }
-        if !out.to_client.is_empty() {
-            to_client.extend_from_slice(&out.to_client);
-            out.to_client.clear();
+            pump.write_client(&mut out.to_client).await;
+            return Ok(Relayed::StartTls(
+                Box::new(conn),
+                std::mem::take(&mut pump.from_client),
+            ));
         }
         if std::mem::take(&mut out.kill) && !sh.kill(conn.connection_id).await {
             // No way to stop the statement but to drop its connection.
-            let _ = cw.write_all(&to_client).await;
+            pump.write_client(&mut out.to_client).await;
             break Ok(());
         }
     };
     conn.end(sh);
-    // What the loop wrote last (and TLS's close_notify) goes out, unless the client stalls.
-    let _ = tokio::time::timeout(CLOSE_TIMEOUT, cw.shutdown()).await;
+    pump.close_client().await;
     debug!(listener = sh.listener, %peer, "Session ended.");
     result.map(|()| Relayed::Ended)
 }
@@ -423,15 +408,19 @@ fn payloads<E: std::fmt::Display>(
                 p.len
             }
             Ok(None) => {
-                // Room for the rest of a large packet, within the limit already checked.
-                if buf.len() >= 4 {
-                    let want = u32::from_le_bytes([buf[0], buf[1], buf[2], 0]) as usize + 4;
-                    buf.reserve(want.saturating_sub(buf.len()).min(max));
-                }
+                room_for_rest(buf, max);
                 return Ok(());
             }
             Err(e) => return Err(e.to_string()),
         };
         buf.advance(len);
+    }
+}
+
+/// Room for the rest of a large packet, within the limit already checked.
+fn room_for_rest(buf: &mut BytesMut, max: usize) {
+    if buf.len() >= 4 {
+        let want = u32::from_le_bytes([buf[0], buf[1], buf[2], 0]) as usize + 4;
+        buf.reserve(want.saturating_sub(buf.len()).min(max));
     }
 }

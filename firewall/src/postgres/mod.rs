@@ -36,10 +36,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use crate::audit::SessionInfo;
-use crate::listener::{
-    CLOSE_TIMEOUT, CONNECT_TIMEOUT, Client, Common, HIGH_WATER, MAX_PENDING, Session,
-    write_or_flush,
-};
+use crate::listener::{CONNECT_TIMEOUT, Client, Common, Io, MAX_PENDING, Pump, Session};
 use state::{Conn, Out};
 
 /// What the sessions of one listener share.
@@ -276,9 +273,9 @@ fn fatal(code: &str, message: &str) -> Vec<u8> {
 async fn relay<CR, CW, SR, SW>(
     sh: &Shared,
     mut conn: Conn,
-    mut from_client: BytesMut,
-    (mut cr, mut cw): (CR, CW),
-    (mut sr, mut sw): (SR, SW),
+    from_client: BytesMut,
+    client: (CR, CW),
+    server: (SR, SW),
     cancel: &tokio_util::sync::CancellationToken,
     peer: SocketAddr,
 ) -> Result<(), String>
@@ -288,66 +285,57 @@ where
     SR: AsyncRead + Unpin,
     SW: AsyncWrite + Unpin,
 {
-    let mut from_server = BytesMut::with_capacity(16 << 10);
+    let mut pump = Pump::new(client, server, from_client);
     let mut out = Out::default();
-    let mut to_server = BytesMut::new();
-    let mut to_client = BytesMut::new();
     let mut registered: Option<(u32, u32)> = None;
-    // A TLS stream may keep the last records of a write until flushed.
-    let mut unflushed = false;
+    let cancelled = cancel.cancelled();
+    tokio::pin!(cancelled);
     let result = loop {
-        tokio::select! {
-            r = write_or_flush(&mut cw, &to_client), if !to_client.is_empty() || unflushed => match r {
-                Ok(n) => {
-                    to_client.advance(n);
-                    unflushed = n > 0;
+        let read_client = conn.awaiting() < MAX_PENDING;
+        match pump
+            .next(
+                &mut out.to_client,
+                &mut out.to_server,
+                read_client,
+                cancelled.as_mut(),
+            )
+            .await
+        {
+            Io::Cancelled | Io::ClientGone => break Ok(()),
+            Io::ServerWrite(e) => {
+                sh.metrics.upstream_errors.inc();
+                break Err(format!("writing to the server: {e}"));
+            }
+            Io::ServerClosed => {
+                // The server closed (after an error it sent, or it went away): deliver
+                // what is queued, then end.
+                pump.write_client(&mut out.to_client).await;
+                break Ok(());
+            }
+            Io::Client => {
+                if let Err(e) = frames(&mut pump.from_client, sh.limits.max_frontend, |m| {
+                    conn.client_message(sh, m, &mut out)
+                }) {
+                    // Only the error: what was queued for the client is not sent.
+                    let e8 = error_response("08P01", &format!("protocol violation: {e}"), None);
+                    pump.send_client(&e8).await;
+                    break Err(format!("client: {e}"));
                 }
-                Err(_) => break Ok(()),
-            },
-            r = sw.write(&to_server), if !to_server.is_empty() => match r {
-                Ok(n) => to_server.advance(n),
-                Err(e) => {
+            }
+            Io::Server => {
+                if let Err(e) = frames(&mut pump.from_server, sh.limits.max_backend, |m| {
+                    conn.server_message(sh, m, &mut out)
+                }) {
                     sh.metrics.upstream_errors.inc();
-                    break Err(format!("writing to the server: {e}"));
+                    out.to_client.extend_from_slice(&error_response(
+                        "08P01",
+                        &format!("the data firewall cannot follow the server: {e}"),
+                        None,
+                    ));
+                    pump.write_client(&mut out.to_client).await;
+                    break Err(format!("server: {e}"));
                 }
-            },
-            r = cr.read_buf(&mut from_client),
-                if to_server.len() < HIGH_WATER && conn.awaiting() < MAX_PENDING => match r {
-                Ok(0) | Err(_) => break Ok(()),
-                Ok(_) => {
-                    if let Err(e) = frames(&mut from_client, sh.limits.max_frontend, |m| conn.client_message(sh, m, &mut out)) {
-                        let _ = cw.write_all(&error_response("08P01", &format!("protocol violation: {e}"), None)).await;
-                        break Err(format!("client: {e}"));
-                    }
-                }
-            },
-            r = sr.read_buf(&mut from_server), if to_client.len() < HIGH_WATER => match r {
-                Ok(0) | Err(_) => {
-                    // The server closed (after an error it sent, or it went away): deliver
-                    // what is queued, then end.
-                    let _ = cw.write_all(&to_client).await;
-                    let _ = cw.write_all(&out.to_client).await;
-                    break Ok(());
-                }
-                Ok(_) => {
-                    if let Err(e) = frames(&mut from_server, sh.limits.max_backend, |m| conn.server_message(sh, m, &mut out)) {
-                        sh.metrics.upstream_errors.inc();
-                        let _ = cw.write_all(&to_client).await;
-                        let _ = cw.write_all(&out.to_client).await;
-                        let _ = cw.write_all(&error_response("08P01", &format!("the data firewall cannot follow the server: {e}"), None)).await;
-                        break Err(format!("server: {e}"));
-                    }
-                }
-            },
-            _ = cancel.cancelled() => break Ok(()),
-        }
-        if !out.to_server.is_empty() {
-            to_server.extend_from_slice(&out.to_server);
-            out.to_server.clear();
-        }
-        if !out.to_client.is_empty() {
-            to_client.extend_from_slice(&out.to_client);
-            out.to_client.clear();
+            }
         }
         if registered.is_none()
             && let Some(key) = conn.key
@@ -364,8 +352,7 @@ where
     if let Some(key) = registered {
         sh.keys().remove(&key);
     }
-    // What the loop wrote last (and TLS's close_notify) goes out, unless the client stalls.
-    let _ = tokio::time::timeout(CLOSE_TIMEOUT, cw.shutdown()).await;
+    pump.close_client().await;
     debug!(listener = sh.listener, %peer, "Session ended.");
     result
 }
@@ -379,8 +366,8 @@ fn frames<E: std::fmt::Display>(
     loop {
         match next_frame(buf, max) {
             Ok(Some(frame)) => {
-                let msg = buf.split_to(frame.len);
-                f(&msg).map_err(|e| e.to_string())?;
+                f(&buf[..frame.len]).map_err(|e| e.to_string())?;
+                buf.advance(frame.len);
             }
             Ok(None) => {
                 // Room for the rest of a large message, within the limit already checked.
