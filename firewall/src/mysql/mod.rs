@@ -351,9 +351,7 @@ where
                 }
             }
             Io::Server => {
-                if let Err(e) = payloads(&mut pump.from_server, max, |raw, p| {
-                    conn.server_payload(sh, raw, p, &mut out).map(|()| Next::More)
-                }) {
+                if let Err(e) = server_bytes(sh, &mut conn, &mut pump.from_server, max, &mut out) {
                     sh.metrics.upstream_errors.inc();
                     warn!(listener = sh.listener, %peer, error = %e, "Closed a connection: the server's answer cannot be followed.");
                     pump.write_client(&mut out.to_client).await;
@@ -414,6 +412,34 @@ fn payloads<E: std::fmt::Display>(
             Err(e) => return Err(e.to_string()),
         };
         buf.advance(len);
+    }
+}
+
+/// Feeds the server's bytes in `buf` to the state machine, consuming them: runs of rows
+/// that pass untouched in one piece ([`Conn::pass_rows`]), every other payload as it comes.
+fn server_bytes(
+    sh: &Shared,
+    conn: &mut Conn,
+    buf: &mut BytesMut,
+    max: usize,
+    out: &mut Out,
+) -> Result<(), String> {
+    loop {
+        let passed = conn.pass_rows(buf, max, out);
+        buf.advance(passed);
+        match next_payload(buf, max) {
+            Ok(Some(p)) => {
+                conn.server_payload(sh, &buf[..p.len], &p, out)
+                    .map_err(|e| e.to_string())?;
+                let len = p.len;
+                buf.advance(len);
+            }
+            Ok(None) => {
+                room_for_rest(buf, max);
+                return Ok(());
+            }
+            Err(e) => return Err(e.to_string()),
+        }
     }
 }
 

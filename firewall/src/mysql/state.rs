@@ -35,6 +35,7 @@ use rules::policy::{OutputMask, Request};
 use rules::sql::Dialect;
 use sensor::wire::mysql::command::{Command, code};
 use sensor::wire::mysql::handshake::{ClientHandshake, parse_client_handshake, parse_handshake};
+use sensor::wire::mysql::packet::MAX_CHUNK;
 use sensor::wire::mysql::result::{
     is_end, parse_column_count, parse_column_definition, parse_end, parse_err, parse_ok,
     parse_prepare_ok,
@@ -774,6 +775,64 @@ impl Conn {
         Ok(())
     }
 
+    /// Forwards the rows at the front of `buf` (the server's bytes) in one piece when
+    /// nothing needs to look inside them: the answer awaited first is streaming the rows of
+    /// a result that is not cut and has no mask to apply, and the client's sequence ids
+    /// match the server's. Stops before anything else — the end of the rows, an error, a
+    /// row the limit must judge, a split, oversized, out-of-sequence or incomplete packet —
+    /// which [`Conn::server_payload`] then takes as it comes. Returns the bytes consumed.
+    pub fn pass_rows(&mut self, buf: &[u8], max: usize, out: &mut Out) -> usize {
+        if self.phase != Phase::Command {
+            return 0;
+        }
+        let Some(Pending {
+            expect: Expect::Result(run),
+            server,
+            client,
+        }) = self.pending.front_mut()
+        else {
+            return 0;
+        };
+        let unmasked = wanted_masks(&run.judged).is_empty()
+            || run.masks.as_ref().is_some_and(|m| m.is_empty());
+        if run.step != Step::Rows || run.cut.is_some() || !unmasked || server.expected() != *client
+        {
+            return 0;
+        }
+        let limit = limit_of(&run.judged);
+        let max_rows = limit.and_then(|l| l.rows).unwrap_or(u64::MAX);
+        let max_bytes = limit.and_then(|l| l.bytes).unwrap_or(u64::MAX);
+        let (mut rows, mut bytes) = (0u64, 0u64);
+        let (mut at, mut seq) = (0usize, *client);
+        while let Some(&[l0, l1, l2, id, first]) = buf.get(at..at + 5) {
+            let len = u32::from_le_bytes([l0, l1, l2, 0]) as usize;
+            if len == 0
+                || len >= MAX_CHUNK
+                || len > max
+                || id != seq
+                || buf.len() < at + 4 + len
+                || first == 0xFF
+                || first == 0xFE
+                || run.prior_rows + run.rows + rows >= max_rows
+                || run.prior_bytes + run.bytes + bytes + len as u64 > max_bytes
+            {
+                break;
+            }
+            rows += 1;
+            bytes += len as u64;
+            at += 4 + len;
+            seq = seq.wrapping_add(1);
+        }
+        if at > 0 {
+            run.rows += rows;
+            run.bytes += bytes;
+            *server = Sequence::starting_at(seq);
+            *client = seq;
+            out.to_client.extend_from_slice(&buf[..at]);
+        }
+        at
+    }
+
     /// The connection ends: statements still streaming are audited with what they
     /// returned (a cut one as cut; any other as 2013, its answer lost with the connection).
     pub fn end(&mut self, sh: &Shared) {
@@ -1353,6 +1412,104 @@ mod tests {
         );
         assert!(!back.kill);
         assert_eq!(c.awaiting(), 0);
+    }
+
+    /// What the session does with the server's bytes as they arrive in `chunks`: runs of
+    /// plain rows in one piece ([`Conn::pass_rows`]), the rest payload by payload. Returns
+    /// the bytes passed in one piece.
+    fn feed_server_in_chunks(c: &mut Conn, sh: &Shared, chunks: &[&[u8]], out: &mut Out) -> usize {
+        let (mut buf, mut passed) = (Vec::new(), 0);
+        for chunk in chunks {
+            buf.extend_from_slice(chunk);
+            let mut at = 0;
+            loop {
+                let n = c.pass_rows(&buf[at..], 1 << 26, out);
+                (at, passed) = (at + n, passed + n);
+                let Some(p) = next_payload(&buf[at..], 1 << 26).expect("valid framing") else {
+                    break;
+                };
+                c.server_payload(sh, &buf[at..at + p.len], &p, out)
+                    .expect("accepted");
+                at += p.len;
+            }
+            buf.drain(..at);
+        }
+        passed
+    }
+
+    /// The statement events recorded so far: (rows, bytes, action, error code).
+    fn audited(sh: &Shared) -> Vec<(u64, u64, Action, String)> {
+        let crate::audit::Sink::Memory(events) = &sh.sink else {
+            panic!("events kept in memory")
+        };
+        let events = events.lock().expect("events");
+        events
+            .iter()
+            .filter_map(|e| match &e.body {
+                analyzer::event::Body::Statement(s) => {
+                    Some((s.rows, s.bytes, s.action, s.error_code.clone()))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Rows passed in one piece reach the client, the limit and the audit exactly as when
+    /// the state machine takes them one by one, however the server's bytes are cut up.
+    #[test]
+    fn rows_passed_in_one_piece_are_relayed_and_counted_as_one_by_one() {
+        let mut rng = Rng(0x5EED_0F00_0000_0005);
+        // Unmasked under the 2-row limit (cut at the third), masked, and a short result.
+        for (sql, rows) in [
+            ("SELECT id FROM t", 5),
+            ("SELECT secret FROM t", 5),
+            ("SELECT id FROM t", 2),
+        ] {
+            let mut query = vec![0x03];
+            query.extend_from_slice(sql.as_bytes());
+            let mut server = packet(1, &[1]);
+            server.extend(packet(2, &column("c")));
+            for i in 0..rows {
+                let v = format!("value-{i}");
+                server.extend(packet(3 + i, &encode_text_row([Some(v.as_bytes())])));
+            }
+            server.extend(packet(3 + rows, &end()));
+            let one_by_one = {
+                let sh = shared();
+                let mut c = conn(&sh);
+                let mut out = Out::default();
+                feed(&mut c, &sh, true, &packet(0, &query), &mut out);
+                let mut back = Out::default();
+                feed(&mut c, &sh, false, &server, &mut back);
+                (back.to_client, back.kill, c.awaiting(), audited(&sh))
+            };
+            for round in 0..20 {
+                let sh = shared();
+                let mut c = conn(&sh);
+                let mut out = Out::default();
+                feed(&mut c, &sh, true, &packet(0, &query), &mut out);
+                let mut chunks = Vec::new();
+                let mut rest = &server[..];
+                while !rest.is_empty() {
+                    let n = if round == 0 {
+                        rest.len()
+                    } else {
+                        (1 + rng.next() % 40) as usize
+                    };
+                    let (chunk, tail) = rest.split_at(n.min(rest.len()));
+                    chunks.push(chunk);
+                    rest = tail;
+                }
+                let mut back = Out::default();
+                let passed = feed_server_in_chunks(&mut c, &sh, &chunks, &mut back);
+                if round == 0 {
+                    let masked = sql.contains("secret");
+                    assert_eq!(passed > 0, !masked, "{sql}: rows passed in one piece");
+                }
+                let got = (back.to_client, back.kill, c.awaiting(), audited(&sh));
+                assert_eq!(got, one_by_one, "{sql}, {rows} rows, round {round}");
+            }
+        }
     }
 
     /// A small deterministic generator (xorshift64*), so that failures replay.
