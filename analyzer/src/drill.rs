@@ -34,6 +34,7 @@ use crate::lifecycle::load_timelines;
 use crate::pipeline::{EmitError, Producer};
 use crate::report::gather::{DrillRow, drill_results};
 use crate::report::{DrillOutcome, DrillResult};
+use crate::schema::read_time;
 
 /// A scenario a drill can run, and the alert that answers it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -199,10 +200,6 @@ struct Raised {
     usec: u32,
 }
 
-fn at(secs: u32, usec: u32) -> DateTime<Utc> {
-    DateTime::from_timestamp(i64::from(secs), usec.min(999_999) * 1000).unwrap_or_default()
-}
-
 /// Whether an alert's `entity` is the scenario's (`analyst_li`, `analyst_li → table`,
 /// `10.0.0.1` for an address entity `None` stands for any).
 fn entity_matches(expected: Option<&str>, entity: &str) -> bool {
@@ -354,13 +351,13 @@ impl Drills<'_> {
             );
             let raised: Vec<Raised> = fetch(self.db, self.timeout, &sql).await?;
             if let Some(r) = raised.into_iter().find(|r| {
-                entity_matches(scenario.entity, &r.entity) && at(r.time, r.usec) >= started
+                entity_matches(scenario.entity, &r.entity) && read_time(r.time, r.usec) >= started
             }) && let Ok(id) = Uuid::parse_str(&r.alert_id)
             {
                 seen.alert = Some(id);
                 out.push((
                     DrillPhase::Detected,
-                    at(r.time, r.usec),
+                    read_time(r.time, r.usec),
                     format!("alert {id} about {}", r.entity),
                 ));
             }

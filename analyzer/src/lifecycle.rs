@@ -26,8 +26,9 @@ use uuid::Uuid;
 
 use crate::alert::ACTOR;
 use crate::detect::{DetectError, fetch, quote, quote_list};
-use crate::event::{Alert, AlertState, Body, Event, Resolution, Severity, Transition};
+use crate::event::{Alert, AlertState, Body, Event, Resolution, Transition};
 use crate::pipeline::{EmitError, Producer};
+use crate::schema::{read_severity, read_time};
 
 /// What an operator does with an alert.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -437,10 +438,6 @@ struct StepRowIn {
     resolution: i8,
 }
 
-fn time(secs: u32, usec: u32) -> DateTime<Utc> {
-    DateTime::from_timestamp(i64::from(secs), usec.min(999_999) * 1000).unwrap_or_default()
-}
-
 /// Alerts with their timelines, newest first.
 pub async fn list(
     db: &Client,
@@ -482,15 +479,15 @@ pub async fn list(
         }
         let drill_id = Uuid::parse_str(&r.drill_id).ok().filter(|d| !d.is_nil());
         alerts.push((
-            time(r.time, 0),
+            read_time(r.time, 0),
             Alert {
                 alert_id: id,
                 detector: r.detector,
                 entity: r.entity,
-                severity: severity(r.severity),
+                severity: read_severity(r.severity),
                 title: r.title,
-                window_start: time(r.window_start, 0),
-                window_end: time(r.window_end, 0),
+                window_start: read_time(r.window_start, 0),
+                window_end: read_time(r.window_end, 0),
                 evidence: r
                     .evidence
                     .iter()
@@ -517,16 +514,6 @@ pub async fn list(
         out.truncate(filter.limit);
     }
     Ok(out)
-}
-
-fn severity(v: i8) -> Severity {
-    match v {
-        1 => Severity::Low,
-        2 => Severity::Medium,
-        3 => Severity::High,
-        4 => Severity::Critical,
-        _ => Severity::None,
-    }
 }
 
 fn alert_state(v: i8) -> Option<AlertState> {
@@ -588,7 +575,7 @@ pub async fn load_timelines(
                 continue;
             }
             out.entry(alert).or_default().steps.push(Step {
-                time: time(r.time, r.usec),
+                time: read_time(r.time, r.usec),
                 state,
                 actor: r.actor,
                 note: r.note,

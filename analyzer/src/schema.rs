@@ -519,6 +519,23 @@ pub mod rows {
 
 use rows::*;
 
+/// A time read back from a table: its `time` (whole seconds) and `usec` columns.
+pub fn read_time(secs: u32, usec: u32) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp(i64::from(secs), usec.min(999_999) * 1000).unwrap_or_default()
+}
+
+/// A `SEVERITY` column read back as its Int8 code.
+pub fn read_severity(code: i8) -> crate::event::Severity {
+    use crate::event::Severity;
+    match code {
+        1 => Severity::Low,
+        2 => Severity::Medium,
+        3 => Severity::High,
+        4 => Severity::Critical,
+        _ => Severity::None,
+    }
+}
+
 fn ts(t: &chrono::DateTime<chrono::Utc>) -> u32 {
     u32::try_from(t.timestamp()).unwrap_or(0)
 }

@@ -17,6 +17,7 @@ use analyzer::detect::{DetectError, fetch, quote, quote_list};
 use analyzer::event::{Action, HealthStatus, Severity};
 use analyzer::lifecycle::{self, AlertRecord, ListFilter};
 use analyzer::report::DrillResult;
+use analyzer::schema::{read_severity, read_time};
 use chrono::{DateTime, Utc};
 use clickhouse::Client;
 use tokio::sync::mpsc;
@@ -384,20 +385,6 @@ pub async fn load(source: &Source, filter: &EventFilter) -> Update {
     }
 }
 
-fn at(secs: u32, usec: u32) -> DateTime<Utc> {
-    DateTime::from_timestamp(i64::from(secs), usec.min(999_999) * 1000).unwrap_or_default()
-}
-
-fn severity(v: i8) -> Severity {
-    match v {
-        1 => Severity::Low,
-        2 => Severity::Medium,
-        3 => Severity::High,
-        4 => Severity::Critical,
-        _ => Severity::None,
-    }
-}
-
 fn action(v: i8) -> Action {
     match v {
         2 => Action::Block,
@@ -475,7 +462,7 @@ impl StatementRow {
     fn into_row(self) -> Option<EventRow> {
         Some(EventRow {
             id: Uuid::parse_str(&self.id).ok()?,
-            time: at(self.time, self.usec),
+            time: read_time(self.time, self.usec),
             producer: self.producer,
             account: self.account,
             client: self.client,
@@ -485,7 +472,7 @@ impl StatementRow {
             max_level: self.max_level,
             action: action(self.action),
             rule: self.rule,
-            severity: severity(self.severity),
+            severity: read_severity(self.severity),
             rows: self.rows,
         })
     }
@@ -576,7 +563,7 @@ pub async fn snapshot(
             producer: h.producer,
             component: h.component,
             status: health_status(h.status),
-            last_seen: at(h.time, 0),
+            last_seen: read_time(h.time, 0),
             counters: h.counter_names.into_iter().zip(h.counter_values).collect(),
             message: h.message,
         })
