@@ -15,7 +15,7 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::firewall::Firewall;
+use common::firewall::{Firewall, psql};
 use common::*;
 
 /// A tmux server of the test's own (`-L`), so that the user's sessions are never touched.
@@ -119,19 +119,6 @@ impl Drop for Tmux {
         }
         let _ = self.cmd().arg("kill-server").status();
     }
-}
-
-fn psql(port: u16, user: &str, sql: &str) -> (bool, String) {
-    let out = Command::new("psql")
-        .args(["-X", "-A", "-t", "-h", "127.0.0.1", "-p", &port.to_string()])
-        .args(["-U", user, "-d", "publicdata", "-c", sql])
-        .env("PGPASSWORD", user)
-        .env("PGCONNECT_TIMEOUT", "10")
-        .output()
-        .expect("psql runs");
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.success(), text.trim().to_owned())
 }
 
 /// The OS user, as `id -un` names it.
@@ -354,12 +341,16 @@ fn an_alert_is_handled_with_keystrokes_in_tmux_and_a_drill_is_scored() {
 
     // The record: one drill, its phases in order (once the console's spool has shipped
     // the last of them).
-    wait_until("the drill's close in ClickHouse", Duration::from_secs(30), || {
-        query(
-            &fw.scratch.url,
-            &format!("SELECT count() FROM {db}.drills WHERE phase = 'closed'"),
-        ) == "1"
-    });
+    wait_until(
+        "the drill's close in ClickHouse",
+        Duration::from_secs(30),
+        || {
+            query(
+                &fw.scratch.url,
+                &format!("SELECT count() FROM {db}.drills WHERE phase = 'closed'"),
+            ) == "1"
+        },
+    );
     let phases = query(
         &fw.scratch.url,
         &format!(

@@ -6,29 +6,16 @@
 
 mod common;
 
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use analyzer::event::{Alert, AlertState, Body, Event, Resolution, Severity, Transition};
 use chrono::Utc;
-use common::firewall::Firewall;
+use common::firewall::{Firewall, psql};
 use common::*;
 
 /// The longest a firewall may take to apply a containment change.
 const CLOSED_LOOP: Duration = Duration::from_secs(2);
-
-fn psql(port: u16, user: &str, sql: &str) -> (bool, String) {
-    let out = Command::new("psql")
-        .args(["-X", "-A", "-t", "-h", "127.0.0.1", "-p", &port.to_string()])
-        .args(["-U", user, "-d", "publicdata", "-c", sql])
-        .env("PGPASSWORD", user)
-        .env("PGCONNECT_TIMEOUT", "10")
-        .output()
-        .expect("psql runs");
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.success(), text.trim().to_owned())
-}
 
 /// Runs `tianmu ARGS` as operator `user` and returns its output, asserting success when
 /// `ok`, failure otherwise.

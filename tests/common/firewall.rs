@@ -149,3 +149,18 @@ impl Firewall {
         ))
     }
 }
+
+/// psql through a firewall on `port` to `publicdata` as `user` (password = user name, as in
+/// the demo): whether it succeeded, and stdout and stderr together.
+pub fn psql(port: u16, user: &str, sql: &str) -> (bool, String) {
+    let out = Command::new("psql")
+        .args(["-X", "-A", "-t", "-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(["-U", user, "-d", "publicdata", "-c", sql])
+        .env("PGPASSWORD", user)
+        .env("PGCONNECT_TIMEOUT", "10")
+        .output()
+        .expect("psql runs");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text.trim().to_owned())
+}
