@@ -183,7 +183,10 @@ impl Conn {
                 .tcp_port(cfg.mariadb.port())
                 .user(Some(account))
                 .pass(Some(account))
-                .db_name(Some(cfg.database.clone()));
+                .db_name(Some(cfg.database.clone()))
+                // Stay on this address: by default the driver asks a local server for its
+                // `@@socket` and moves to it, around a firewall listening in front of it.
+                .prefer_socket(false);
             mysql_async::Conn::new(opts)
                 .await
                 .map(Conn::My)
