@@ -47,10 +47,9 @@ const WITHIN: Duration = Duration::from_secs(10);
 /// levels (analyzer/src/schema.rs, `insert`), so those aggregates are stored as level-4 reads
 /// (`population` and `legal_person` hold level-4 columns) and every night the analyst's normal
 /// traffic raises off-hours (seen here: two alerts in 15 s of normal traffic, and one in
-/// every 5-minute window of the hour test). The policy
-/// engine itself judges the level touched from the columns when it knows them
-/// (rules/src/policy/decide.rs, `touched_level`). Once `max_level` is computed the same way,
-/// set this to `true`.
+/// every 5-minute window of the hour test). The policy engine itself judges the level
+/// touched from the columns when it knows them (rules/src/policy/decide.rs,
+/// `touched_level`). Once `max_level` is computed the same way, set this to `true`.
 const ANALYST_OFF_HOURS_NOW: bool = false;
 
 /// Scenarios of DEMO.md that this test does not see alert, and why. Each is named here so
