@@ -31,6 +31,8 @@ set -euo pipefail
 # - libmariadb-java puts the MariaDB JDBC driver at /usr/share/java/mariadb-java-client.jar
 #   and python3-pymysql is PyMySQL for Debian's /usr/bin/python3 (tests/firewall_mysql.rs
 #   runs both through the MySQL firewall).
+# - socat is the relay that does nothing in benches/mysql_proxy.sh: what any proxy costs
+#   on the machine, next to what the firewall costs.
 # - python3-pip: pip for the psycopg 3 install of step 4.
 # - chromium renders `tianmu report --format html` headless in tests/report.rs (a
 #   screenshot and an A4 PDF); fonts-noto-cjk gives it the Chinese glyphs the report is
@@ -47,6 +49,7 @@ PACKAGES=(
     mariadb-client
     sysbench
     pgbouncer
+    socat
     curl
     ca-certificates
     libpostgresql-jdbc-java
