@@ -10,8 +10,9 @@
 //!
 //! Normal traffic is judged by every detector for the whole test, and must raise nothing.
 //! The analyst's office hours come from a scratch copy of the demo accounts file, placed
-//! around now so the result does not depend on the wall clock: see [`ANALYST_OFF_HOURS_NOW`]
-//! for why they include now, which leaves `off-hours` out, and what turns it on.
+//! after now so the result does not depend on the wall clock: the analyst is outside them
+//! for the whole test, `off-hours` (level-3 reads at night) must alert and the analyst's
+//! normal traffic (aggregates of level 1–2 columns) must not.
 
 mod common;
 
@@ -37,25 +38,10 @@ const NORMAL_RATE: f64 = 5.0;
 /// The issue's bound, from a scenario's first action to its alert.
 const WITHIN: Duration = Duration::from_secs(10);
 
-/// Whether the analyst is outside office hours during the tests (and the hour before).
-///
-/// It should be: then `off-hours` (the analyst reading level-3 data at night) is injected
-/// and must alert, and normal traffic — whose analyst reads are aggregates of level 1–2
-/// columns (`SELECT district_code, count(*) FROM population …`, a `legal_person` ×
-/// `credit_record` join over `name`, `uscc`, `id`) — must not. It is not yet, because the
-/// shipper writes a statement's `max_level` as the highest of its *tables'* and columns'
-/// levels (analyzer/src/schema.rs, `insert`), so those aggregates are stored as level-4 reads
-/// (`population` and `legal_person` hold level-4 columns) and every night the analyst's normal
-/// traffic raises off-hours (seen here: two alerts in 15 s of normal traffic, and one in
-/// every 5-minute window of the hour test). The policy engine itself judges the level
-/// touched from the columns when it knows them (rules/src/policy/decide.rs,
-/// `touched_level`). Once `max_level` is computed the same way, set this to `true`.
-const ANALYST_OFF_HOURS_NOW: bool = false;
-
 /// Scenarios of DEMO.md that this test does not see alert, and why. Each is named here so
 /// that leaving one out is a decision on record, not an accident.
 fn not_here() -> Vec<(&'static str, &'static str)> {
-    let mut v = vec![
+    vec![
         (
             "api-scrape",
             "its detectors are sharing-violation, which judges the sensor's inspection of API \
@@ -67,15 +53,7 @@ fn not_here() -> Vec<(&'static str, &'static str)> {
             "not a traffic profile and not in the drill runner's mapping: it is a sensor going \
              silent (silent-producer, after 60 s by default), covered by tests/analyzer.rs",
         ),
-    ];
-    if !ANALYST_OFF_HOURS_NOW {
-        v.push((
-            "off-hours",
-            "the analyst is inside office hours here: outside them normal traffic raises \
-             off-hours too (see ANALYST_OFF_HOURS_NOW)",
-        ));
-    }
-    v
+    ]
 }
 
 /// A child that is killed when dropped (a test that fails leaves nothing running).
@@ -161,15 +139,11 @@ impl Drop for Api {
 }
 
 /// The analyst's office hours, local time (UTC+8, the demo policy's and the analyzer's
-/// offset): from two hours ahead for four hours when [`ANALYST_OFF_HOURS_NOW`] (the last hour
-/// and the next one outside them), else from three hours back to three hours ahead.
+/// offset): from two hours ahead for four hours (the last hour and the next one are
+/// outside them).
 fn analyst_office_hours() -> String {
     let local = Utc::now() + chrono::Duration::hours(8);
-    let (from, to) = if ANALYST_OFF_HOURS_NOW {
-        (2, 6)
-    } else {
-        (-3, 3)
-    };
+    let (from, to) = (2, 6);
     let from = local + chrono::Duration::hours(from);
     let to = local + chrono::Duration::hours(to);
     format!(

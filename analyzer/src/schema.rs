@@ -564,11 +564,15 @@ pub async fn insert(
                 s.objects.iter().map(|o| (o.name.as_str(), o.level)).unzip();
             let (columns, column_levels): (Vec<_>, Vec<_>) =
                 s.columns.iter().map(|c| (c.name.as_str(), c.level)).unzip();
-            let max_level = object_levels
+            // The highest level read, as the policy judges a statement: its columns' when
+            // known, else its tables' (`count(*)`, an unparsed statement). A table holding
+            // a level-4 column is not a level-4 read of its level-2 columns.
+            let max_level = column_levels
                 .iter()
-                .chain(&column_levels)
                 .copied()
                 .max()
+                .filter(|l| *l > 0)
+                .or_else(|| object_levels.iter().copied().max())
                 .unwrap_or(0);
             StatementRow {
                 id: e.id,
