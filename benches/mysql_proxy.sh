@@ -60,7 +60,7 @@ run() {
     /usr/bin/time -f '%U %S' -o "$out.time" "${SB[@]}" --mysql-port="$port" --mysql-user=$USER_ \
         --mysql-password=$USER_ --threads="$threads" --time="$SECONDS_PER_RUN" \
         --db-ps-mode="$ps" --histogram=on --report-interval=0 oltp_read_only run >"$out" 2>&1 \
-        || { cat "$out" >&2; exit 1; }
+        || { echo "sysbench failed on port $port (ps $ps, $threads threads):" >&2; cat "$out" >&2; exit 1; }
     # socat counts a connection's process once it has reaped it, just after sysbench left.
     end=$(date +%s.%N); sleep 0.5; m1=$(cpu "$MARIADB_PID"); t1=$(cpu "$proxy")
     awk -v wall="$(awk -v a="$start" -v b="$end" 'BEGIN { print b - a }')" \
