@@ -212,6 +212,21 @@ fn an_alert_is_handled_to_its_close_and_its_containment_blocks_the_account_on_th
         steps(&fw, &second),
         ["new\tanalyzer", "contained\twang", "lifted\tanalyzer"]
     );
+
+    // A duplicate is merged into the alert it repeats (named by a prefix) and takes no
+    // more work.
+    let third = raise(&fw);
+    tianmu(
+        &fw,
+        "wang",
+        &["alert", "merge", &third, "--into", &second[..13]],
+        true,
+    );
+    let refused = tianmu(&fw, "wang", &["alert", "start", &third], false);
+    assert!(refused.contains("the alert is merged"), "{refused}");
+    assert_eq!(steps(&fw, &third), ["new\tanalyzer", "merged\twang"]);
+    let shown = tianmu(&fw, "wang", &["alert", "show", &third], true);
+    assert!(shown.contains(&second), "merged into {second}: {shown}");
     // The refusals were audited with the containment as their rule.
     let audited = fw.events(
         "SELECT count() FROM {db}.statements WHERE account = 'analyst_li' AND action = 'block' AND startsWith(rule, 'containment:c-')",

@@ -204,10 +204,11 @@ impl Analyzer {
 /// the expiry of those that contained an alert.
 async fn expired(path: PathBuf, producer_id: &str) -> Result<Vec<Event>, ContainmentError> {
     let now = Utc::now();
-    let blocks = tokio::task::spawn_blocking(move || Containment::expire(&path, now))
+    let file = path.clone();
+    let blocks = tokio::task::spawn_blocking(move || Containment::expire(&file, now))
         .await
         .map_err(|e| ContainmentError::Io {
-            path: PathBuf::new(),
+            path,
             source: std::io::Error::other(e),
         })??;
     Ok(blocks

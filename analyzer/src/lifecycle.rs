@@ -601,11 +601,6 @@ pub async fn find(db: &Client, timeout: Duration, prefix: &str) -> Result<Vec<Uu
         .collect())
 }
 
-/// The event that records `t`.
-pub fn event(producer: &str, t: Transition) -> Event {
-    Event::new(producer, Body::Transition(t))
-}
-
 /// The operator at this terminal: the user `sudo` was run by, else the login user, else
 /// the name `/etc/passwd` gives this process's user id.
 pub fn operator() -> String {
@@ -764,7 +759,7 @@ impl Desk<'_> {
 
     async fn record(&self, t: Transition) -> Result<(), DeskError> {
         self.producer
-            .emit_durable(vec![event(self.producer_id, t)])
+            .emit_durable(vec![Event::new(self.producer_id, Body::Transition(t))])
             .await?;
         Ok(())
     }

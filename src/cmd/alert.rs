@@ -272,62 +272,66 @@ pub async fn alert(command: AlertCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         AlertCommand::Act(act) => {
-            let (on, action) = match act {
-                Act::Ack(on) => (on, Action::Acknowledge),
-                Act::Assign { on, to } => (on, Action::Assign(to)),
-                Act::Start(on) => (on, Action::Start),
-                Act::Pend(on) => (on, Action::Pend),
-                Act::Resolve(on) => (on, Action::Resolve),
-                Act::Reopen(on) => (on, Action::Reopen),
-                Act::Escalate(on) => (on, Action::Escalate),
-                Act::SignOff(on) => (on, Action::SignOff),
-                Act::Note(on) => (on, Action::Note),
+            /// What the command asks of the desk.
+            enum Step {
+                Do(Action),
+                /// Merge into the alert this id (or prefix) names.
+                MergeInto(String),
+                Contain(BlockArgs),
+            }
+            let (on, step) = match act {
+                Act::Ack(on) => (on, Step::Do(Action::Acknowledge)),
+                Act::Assign { on, to } => (on, Step::Do(Action::Assign(to))),
+                Act::Start(on) => (on, Step::Do(Action::Start)),
+                Act::Pend(on) => (on, Step::Do(Action::Pend)),
+                Act::Resolve(on) => (on, Step::Do(Action::Resolve)),
+                Act::Reopen(on) => (on, Step::Do(Action::Reopen)),
+                Act::Escalate(on) => (on, Step::Do(Action::Escalate)),
+                Act::SignOff(on) => (on, Step::Do(Action::SignOff)),
+                Act::Note(on) => (on, Step::Do(Action::Note)),
                 Act::Close { on, resolution } => {
                     let r = parse_resolution(&resolution).with_context(|| {
                         format!("--resolution {resolution}: expected tp-impact, tp-no-impact, false-positive, legitimate or unknown")
                     })?;
-                    (on, Action::Close(r))
+                    (on, Step::Do(Action::Close(r)))
                 }
-                Act::Merge { on, into } => {
-                    let s = Session::open(&on.config)?;
-                    let producer = s.pipeline.producer();
-                    let target = s.desk(&producer).alert(&into).await?.alert.alert_id;
-                    drop(producer);
-                    s.finish().await?;
-                    (on, Action::Merge(target))
+                Act::Merge { on, into } => (on, Step::MergeInto(into)),
+                Act::Contain { on, block } => (on, Step::Contain(block)),
+            };
+            // One session (one pipeline) for the whole command.
+            let s = Session::open(&on.config)?;
+            let producer = s.pipeline.producer();
+            let desk = s.desk(&producer);
+            let actor = operator();
+            let action = match step {
+                Step::Do(a) => Some(a),
+                Step::MergeInto(into) => {
+                    Some(Action::Merge(desk.alert(&into).await?.alert.alert_id))
                 }
-                Act::Contain { on, block } => {
-                    let s = Session::open(&on.config)?;
-                    let producer = s.pipeline.producer();
-                    let b = s
-                        .desk(&producer)
+                Step::Contain(block) => {
+                    let b = desk
                         .contain(
                             Some(&on.id),
                             block.target()?,
                             block.duration,
-                            &operator(),
+                            &actor,
                             &on.note,
                         )
                         .await?;
-                    drop(producer);
                     println!("{}", b.message());
-                    s.finish().await?;
-                    return Ok(ExitCode::SUCCESS);
+                    None
                 }
             };
-            let s = Session::open(&on.config)?;
-            let producer = s.pipeline.producer();
-            let t = s
-                .desk(&producer)
-                .act(&on.id, &action, &operator(), &on.note)
-                .await?;
+            if let Some(action) = action {
+                let t = desk.act(&on.id, &action, &actor, &on.note).await?;
+                println!(
+                    "{} {} by {}",
+                    &t.alert_id.to_string()[..8],
+                    state_name(t.state),
+                    t.actor
+                );
+            }
             drop(producer);
-            println!(
-                "{} {} by {}",
-                &t.alert_id.to_string()[..8],
-                state_name(t.state),
-                t.actor
-            );
             s.finish().await?;
             Ok(ExitCode::SUCCESS)
         }
