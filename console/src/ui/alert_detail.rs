@@ -19,7 +19,9 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table};
 
-use super::{local, section, severity_style, severity_word, short_id, span, state_style};
+use super::{
+    header_row, local, section, severity_style, severity_word, short_id, span, state_style,
+};
 use crate::app::App;
 use crate::data::action_name;
 use crate::i18n::Msg;
@@ -181,7 +183,8 @@ fn draw_evidence(f: &mut Frame<'_>, app: &App, r: &AlertRecord, area: Rect) {
         );
         return;
     }
-    let header = Row::new(
+    let header = header_row(
+        app,
         [
             Msg::Time,
             Msg::Account,
@@ -189,10 +192,8 @@ fn draw_evidence(f: &mut Frame<'_>, app: &App, r: &AlertRecord, area: Rect) {
             Msg::Decision,
             Msg::Rows,
             Msg::Statement,
-        ]
-        .map(|m| Cell::from(app.t(m))),
-    )
-    .style(Style::default().add_modifier(Modifier::UNDERLINED));
+        ],
+    );
     let page = usize::from(area.height.saturating_sub(2));
     let skip = app.detail_scroll.min(rows.len().saturating_sub(page));
     let body = rows.iter().skip(skip).take(page).map(|e| {

@@ -12,7 +12,9 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table};
 
-use super::{cut, local, selected, severity_style, severity_word, state_style};
+use super::{
+    cut, empty_note, header_row, local, selected, severity_style, severity_word, state_style,
+};
 use crate::app::App;
 use crate::i18n::Msg;
 
@@ -37,16 +39,8 @@ pub fn draw(f: &mut Frame<'_>, app: &App, area: Rect) {
     }
     f.render_widget(Paragraph::new(Line::from(spans)), info);
     if alerts.is_empty() {
-        let msg = if app.data.is_some() {
-            Msg::NoAlerts
-        } else {
-            Msg::Loading
-        };
         f.render_widget(
-            Paragraph::new(Line::styled(
-                format!(" {}", app.t(msg)),
-                Style::default().fg(Color::DarkGray),
-            )),
+            empty_note(app, Msg::NoAlerts),
             Rect {
                 y: list.y + 1,
                 height: list.height.saturating_sub(1),
@@ -54,7 +48,8 @@ pub fn draw(f: &mut Frame<'_>, app: &App, area: Rect) {
             },
         );
     }
-    let header = Row::new(
+    let header = header_row(
+        app,
         [
             Msg::Severity,
             Msg::Time,
@@ -62,10 +57,8 @@ pub fn draw(f: &mut Frame<'_>, app: &App, area: Rect) {
             Msg::Detector,
             Msg::Entity,
             Msg::Title,
-        ]
-        .map(|m| Cell::from(app.t(m))),
-    )
-    .style(Style::default().add_modifier(Modifier::UNDERLINED));
+        ],
+    );
     let wide = area.width >= 110;
     let title_width = usize::from(area.width).saturating_sub(if wide { 76 } else { 54 });
     // Narrow: the time of day only (the queue is mostly today's).

@@ -22,7 +22,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table};
 
-use super::{cut, local, section, selected, short_id, span};
+use super::{cut, empty_note, header_row, local, section, selected, short_id, span};
 use crate::app::{App, DrillRun, outcome_msg};
 use crate::config::Language;
 use crate::i18n::Msg;
@@ -260,21 +260,11 @@ fn draw_history(f: &mut Frame<'_>, app: &App, area: Rect) {
         .map(|d| d.drills.as_slice())
         .unwrap_or(&[]);
     if drills.is_empty() {
-        let msg = if app.data.is_some() {
-            Msg::NoDrills
-        } else {
-            Msg::Loading
-        };
-        f.render_widget(
-            Paragraph::new(Line::styled(
-                format!(" {}", app.t(msg)),
-                Style::default().fg(Color::DarkGray),
-            )),
-            inner,
-        );
+        f.render_widget(empty_note(app, Msg::NoDrills), inner);
         return;
     }
-    let header = Row::new(
+    let header = header_row(
+        app,
         [
             Msg::Started,
             Msg::Scenario,
@@ -284,10 +274,8 @@ fn draw_history(f: &mut Frame<'_>, app: &App, area: Rect) {
             Msg::Contain,
             Msg::CloseCol,
             Msg::AlertWord,
-        ]
-        .map(|m| Cell::from(app.t(m))),
-    )
-    .style(Style::default().add_modifier(Modifier::UNDERLINED));
+        ],
+    );
     let rows = drills
         .iter()
         .take(usize::from(inner.height.saturating_sub(1)))

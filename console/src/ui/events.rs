@@ -16,7 +16,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
 
-use super::{cut, local, section, selected, situation::thousands};
+use super::{cut, empty_note, header_row, local, section, selected, situation::thousands};
 use crate::app::App;
 use crate::data::{EVENT_CAP, action_name};
 use crate::i18n::Msg;
@@ -71,16 +71,8 @@ pub fn draw(f: &mut Frame<'_>, app: &App, area: Rect) {
     spans.push(Span::raw(format!(" · {}", app.event_filter.describe())));
     f.render_widget(Paragraph::new(Line::from(spans)), info);
     if page.rows.is_empty() {
-        let msg = if app.data.is_some() {
-            Msg::NoEvents
-        } else {
-            Msg::Loading
-        };
         f.render_widget(
-            Paragraph::new(Line::styled(
-                format!(" {}", app.t(msg)),
-                Style::default().fg(Color::DarkGray),
-            )),
+            empty_note(app, Msg::NoEvents),
             Rect {
                 y: list.y + 1,
                 height: list.height.saturating_sub(1),
@@ -88,7 +80,8 @@ pub fn draw(f: &mut Frame<'_>, app: &App, area: Rect) {
             },
         );
     }
-    let header = Row::new(
+    let header = header_row(
+        app,
         [
             Msg::Time,
             Msg::Account,
@@ -97,10 +90,8 @@ pub fn draw(f: &mut Frame<'_>, app: &App, area: Rect) {
             Msg::Rows,
             Msg::Table,
             Msg::Statement,
-        ]
-        .map(|m| Cell::from(app.t(m))),
-    )
-    .style(Style::default().add_modifier(Modifier::UNDERLINED));
+        ],
+    );
     let wide = area.width >= 110;
     let table_w: u16 = if wide { 28 } else { 16 };
     let n = usize::from(list.height.saturating_sub(1));

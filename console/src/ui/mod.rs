@@ -316,6 +316,25 @@ fn draw_status(f: &mut Frame<'_>, app: &App, area: Rect) {
 }
 
 /// A block with a title on its top border.
+/// A table's header row: its columns' names in the interface language, underlined.
+fn header_row<const N: usize>(app: &App, columns: [Msg; N]) -> ratatui::widgets::Row<'static> {
+    ratatui::widgets::Row::new(columns.map(|m| ratatui::widgets::Cell::from(app.t(m))))
+        .style(Style::default().add_modifier(Modifier::UNDERLINED))
+}
+
+/// The grey line an empty list shows: `none` once data has loaded, "loading" before.
+fn empty_note(app: &App, none: Msg) -> Paragraph<'static> {
+    let msg = if app.data.is_some() {
+        none
+    } else {
+        Msg::Loading
+    };
+    Paragraph::new(Line::styled(
+        format!(" {}", app.t(msg)),
+        Style::default().fg(Color::DarkGray),
+    ))
+}
+
 fn titled(title: &str) -> Block<'_> {
     Block::default()
         .borders(Borders::ALL)

@@ -18,7 +18,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Sparkline, Table};
 
-use super::{cut, section, severity_style, span};
+use super::{cut, header_row, section, severity_style, span};
 use crate::app::App;
 use crate::data::{Minute, ProducerHealth, Situation};
 use crate::i18n::Msg;
@@ -196,17 +196,16 @@ fn draw_producers(f: &mut Frame<'_>, app: &App, producers: &[ProducerHealth], ar
         );
         return;
     }
-    let header = Row::new(
+    let header = header_row(
+        app,
         [
             Msg::Producer,
             Msg::Component,
             Msg::Status,
             Msg::LastSeen,
             Msg::Counters,
-        ]
-        .map(|m| Cell::from(app.t(m))),
-    )
-    .style(Style::default().add_modifier(Modifier::UNDERLINED));
+        ],
+    );
     let rows = producers.iter().map(|p| {
         let silent = app.now - p.last_seen > SILENT_AFTER;
         let (status, style) = if silent {
